@@ -1,0 +1,58 @@
+# vislite: `make demo` (set up + run the main job on the embedded data) and `make test` (set up + all tests).
+# Needs only python3 and make; everything else is installed into .venv on first use.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# torch wheels: CPU/GPU builds of this version; override e.g. TORCH_SPEC="torch==2.9.1 torchvision==0.24.1"
+TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+PACKAGES := common $(filter-out common,$(notdir $(wildcard packages/*)))
+PYPROJECTS := $(foreach p,$(PACKAGES),packages/$(p)/pyproject.toml)
+STAMP := $(VENV)/.vislite-installed
+
+export OMP_NUM_THREADS ?= 2
+
+.PHONY: setup demo test test-fast lint bench standalone clean help
+
+help:
+	@echo "make demo   - set up .venv and run the main job on the embedded data"
+	@echo "make test   - set up .venv and run every package's tests plus the standalone-install check"
+	@echo "make bench  - run the benchmarks (ratios against references measured in the same run)"
+	@echo "make lint   - ruff"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.torch-installed: | $(BIN)/python
+	$(BIN)/pip install --quiet $(TORCH_SPEC)
+	touch $@
+
+# Editable installs of every package with its test extras; redone only when a pyproject.toml changes.
+$(STAMP): $(VENV)/.torch-installed $(PYPROJECTS)
+	$(BIN)/pip install --quiet $(foreach p,$(PACKAGES),-e "packages/$(p)[test]") ruff
+	touch $@
+
+setup: $(STAMP)
+
+demo: setup
+	$(BIN)/python -m vislite_common.demo_entry
+
+test: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash ci/run_tests.sh $(PACKAGES)
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash ci/check_standalone.sh $(PACKAGES)
+
+test-fast: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash ci/run_tests.sh $(PACKAGES)
+
+standalone: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash ci/check_standalone.sh $(PACKAGES)
+
+lint: setup
+	$(BIN)/ruff check .
+
+bench: setup
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) outputs multirun

@@ -1,0 +1,138 @@
+"""The training engine end to end: Hydra and LightningCLI front doors, exact resume, multirun, ddp_spawn."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from vislite_common.engine.train import metric_value, train
+
+TESTS_DIR = Path(__file__).parent
+
+
+def _hydra_cmd(data_dir: Path, run_dir: Path, *overrides: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "vislite_common.engine.hydra_main",
+        "trainer=cpu",
+        "trainer.precision=32",
+        "trainer.enable_model_summary=false",
+        "trainer.enable_progress_bar=false",
+        "logger=none",
+        "data.train_per_class=6",
+        "data.val_per_class=3",
+        "data.image_size=32",
+        "data.input_size=32",
+        "data.batch_size=8",
+        f"paths.data_dir={data_dir}",
+        f"hydra.run.dir={run_dir}",
+        *overrides,
+    ]
+
+
+def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(TESTS_DIR), OMP_NUM_THREADS="1")
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, **kwargs)
+
+
+def test_fast_dev_run_through_hydra(train_config) -> None:
+    metrics = train(train_config(["debug=fast_dev_run"]))
+    assert "train/loss" in metrics
+    assert torch.isfinite(torch.tensor(metrics["train/loss"]))
+
+
+def test_train_returns_the_optimized_metric(train_config) -> None:
+    cfg = train_config(["trainer.max_epochs=1", "test=true"])
+    metrics = train(cfg)
+    assert 0.0 <= metric_value(metrics, cfg.optimized_metric) <= 1.0
+    assert {"val/acc", "val/loss", "test/acc"} <= set(metrics)
+    assert (Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt").is_file()
+    assert yaml.safe_load((Path(cfg.paths.output_dir) / "config.yaml").read_text())["task_name"] == "classify"
+    with pytest.raises(KeyError, match="was not logged"):
+        metric_value(metrics, "val/nothing")
+
+
+def test_resume_rejects_relative_or_missing_checkpoint(train_config) -> None:
+    with pytest.raises(ValueError, match="absolute"):
+        train(train_config(["ckpt_path=last.ckpt"]))
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        train(train_config(["ckpt_path=/nonexistent/last.ckpt"]))
+
+
+def test_fast_dev_run_through_lightning_cli(world_dir: Path, tmp_path: Path) -> None:
+    config = {
+        "seed_everything": 0,
+        "trainer": {"fast_dev_run": True, "accelerator": "cpu", "precision": "32", "logger": False,
+                    "default_root_dir": str(tmp_path)},
+        "model": {
+            "class_path": "vislite_common.lit.classifier.ImageClassifier",
+            "init_args": {
+                "num_classes": 8,
+                "model": {"class_path": "vislite_common.backbones.vit.VisionTransformer",
+                          "init_args": {"img_size": 32, "patch_size": 8, "embed_dim": 32, "depth": 2,
+                                        "num_heads": 2, "num_classes": 8, "global_pool": "avg"}},
+                "optimizer": {"class_path": "vislite_common.lit.optim.OptimizerFactory",
+                              "init_args": {"name": "adamw", "base_lr": 1e-3}},
+            },
+        },
+        "data": {
+            "class_path": "vislite_common.data.world_datamodule.WorldClassificationDataModule",
+            "init_args": {"root": str(world_dir / "world" / "classification"), "input_size": 32, "batch_size": 8,
+                          "image_size": 32, "train_per_class": 6, "val_per_class": 3},
+        },
+    }
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = _run([sys.executable, "-m", "vislite_common.engine.lightning_cli", "fit", "--config", str(path)])
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def _final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_identical_weights(world_dir: Path, tmp_path: Path) -> None:
+    epochs = ["trainer.max_epochs=3", "test=false"]
+    full = _run(_hydra_cmd(world_dir, tmp_path / "full", *epochs))
+    assert full.returncode == 0, full.stderr[-3000:]
+    # 48 train images / batch 8 = 6 steps per epoch: die in the middle of the last epoch (step 15 of 18)
+    killed = _run(_hydra_cmd(world_dir, tmp_path / "killed", *epochs, "+callbacks.kill._target_=kill_at_step.KillAtStep",
+                             "+callbacks.kill.step=15"))
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    last = tmp_path / "killed" / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=True)["global_step"] == 12
+    resumed = _run(_hydra_cmd(world_dir, tmp_path / "resumed", *epochs, f"ckpt_path={last}"))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    expected, actual = _final_weights(tmp_path / "full"), _final_weights(tmp_path / "resumed")
+    assert expected.keys() == actual.keys()
+    for name in expected:
+        torch.testing.assert_close(actual[name], expected[name], rtol=0, atol=0, msg=f"{name} differs after resume")
+
+
+@pytest.mark.slow
+def test_two_job_multirun(world_dir: Path, tmp_path: Path) -> None:
+    cmd = _hydra_cmd(world_dir, tmp_path / "unused", "-m", "seed=0,1", "trainer.max_epochs=1", "test=false",
+                     f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    result = _run(cmd)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for job in ("0", "1"):
+        assert (tmp_path / "sweep" / job / "checkpoints" / "last.ckpt").is_file()
+        assert yaml.safe_load((tmp_path / "sweep" / job / "config.yaml").read_text())["seed"] == int(job)
+
+
+@pytest.mark.slow
+def test_ddp_spawn_on_two_cpu_processes(world_dir: Path, tmp_path: Path) -> None:
+    result = _run(_hydra_cmd(world_dir, tmp_path / "ddp", "trainer=ddp_cpu", "trainer.max_epochs=1", "test=false",
+                             "data.batch_size=8"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "val/acc" in result.stdout
+    saved = torch.load(tmp_path / "ddp" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert saved["global_step"] == 48 // 8  # global batch 8 = 2 processes x 4: 6 steps per epoch
