@@ -20,7 +20,8 @@ def world_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from vislite_common.data.world import make_classification
 
     data_dir = tmp_path_factory.mktemp("data")
-    make_classification(data_dir / "world" / "classification", seed=0, image_size=32, train_per_class=6, val_per_class=3)
+    root = data_dir / "world" / "classification"
+    make_classification(root, seed=0, image_size=32, train_per_class=6, val_per_class=3)
     return data_dir
 
 

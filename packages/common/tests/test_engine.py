@@ -104,8 +104,8 @@ def test_killed_run_resumes_to_identical_weights(world_dir: Path, tmp_path: Path
     full = _run(_hydra_cmd(world_dir, tmp_path / "full", *epochs))
     assert full.returncode == 0, full.stderr[-3000:]
     # 48 train images / batch 8 = 6 steps per epoch: die in the middle of the last epoch (step 15 of 18)
-    killed = _run(_hydra_cmd(world_dir, tmp_path / "killed", *epochs, "+callbacks.kill._target_=kill_at_step.KillAtStep",
-                             "+callbacks.kill.step=15"))
+    kill = ["+callbacks.kill._target_=kill_at_step.KillAtStep", "+callbacks.kill.step=15"]
+    killed = _run(_hydra_cmd(world_dir, tmp_path / "killed", *epochs, *kill))
     assert killed.returncode == -9, killed.stderr[-3000:]
     last = tmp_path / "killed" / "checkpoints" / "last.ckpt"
     assert torch.load(last, weights_only=True)["global_step"] == 12
@@ -119,8 +119,9 @@ def test_killed_run_resumes_to_identical_weights(world_dir: Path, tmp_path: Path
 
 @pytest.mark.slow
 def test_two_job_multirun(world_dir: Path, tmp_path: Path) -> None:
-    cmd = _hydra_cmd(world_dir, tmp_path / "unused", "-m", "seed=0,1", "trainer.max_epochs=1", "test=false",
+    cmd = _hydra_cmd(world_dir, tmp_path / "unused", "seed=0,1", "trainer.max_epochs=1", "test=false",
                      f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    cmd.insert(3, "--multirun")
     result = _run(cmd)
     assert result.returncode == 0, result.stderr[-3000:]
     for job in ("0", "1"):

@@ -23,6 +23,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp_name, 0o666 & ~_umask())
         os.replace(tmp_name, target)
     except BaseException:
         if os.path.exists(tmp_name):
@@ -33,3 +34,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Atomically write UTF-8 ``text`` to ``path``."""
     atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

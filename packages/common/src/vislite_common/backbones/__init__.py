@@ -2,12 +2,17 @@
 
 from vislite_common.backbones.attention import CapturableAttention, capture_attention_logits
 from vislite_common.backbones.interface import num_layer_ids, parameter_layer_ids
+from vislite_common.backbones.registry import create_backbone, list_backbones
+from vislite_common.backbones.resnet import ResNet
 from vislite_common.backbones.vit import VisionTransformer
 
 __all__ = [
     "CapturableAttention",
+    "ResNet",
     "VisionTransformer",
     "capture_attention_logits",
+    "create_backbone",
+    "list_backbones",
     "num_layer_ids",
     "parameter_layer_ids",
 ]

@@ -7,7 +7,7 @@ from typing import Any
 import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig
-from pytorch_lightning.callbacks import Callback
+from pytorch_lightning.callbacks import Callback, LearningRateMonitor
 from pytorch_lightning.loggers import Logger
 
 from vislite_common.lit.callbacks import AtomicCheckpointIO
@@ -44,7 +44,12 @@ def instantiate_loggers(cfg: DictConfig | None) -> list[Logger]:
 
 
 def instantiate_trainer(cfg: DictConfig, *, callbacks: list[Callback], loggers: list[Logger]) -> pl.Trainer:
-    """The Trainer with ``precision="auto"`` resolved and atomic checkpoint writes (unless the strategy has its own)."""
+    """The Trainer with ``precision="auto"`` resolved and atomic checkpoint writes (unless the strategy has its own).
+
+    Without a logger, callbacks that only feed loggers (``LearningRateMonitor``) are left out.
+    """
+    if not loggers:
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     precision = resolve_precision(cfg.get("precision", "auto"), cfg.get("accelerator", "auto"))
     plugins = [] if str(cfg.get("strategy", "auto")).startswith(("fsdp", "deepspeed")) else [AtomicCheckpointIO()]
     return instantiate(

@@ -12,7 +12,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.cli import LightningCLI
 
 import vislite_common  # noqa: F401  (registers the backbones)
-from vislite_common.lit.callbacks import AtomicCheckpointIO, EpochSeeder, NonFiniteLossGuard
+from vislite_common.lit.callbacks import AtomicCheckpointIO, NonFiniteLossGuard, StepSeeder
 from vislite_common.lit.precision import resolve_precision
 
 
@@ -28,7 +28,7 @@ def run_cli(args: list[str] | None = None, *, run: bool = True) -> LightningCLI:
         trainer_defaults={
             "precision": resolve_precision("auto"),
             "plugins": [AtomicCheckpointIO()],
-            "callbacks": [NonFiniteLossGuard(), EpochSeeder(0)],
+            "callbacks": [NonFiniteLossGuard(), StepSeeder(0)],
         },
         args=args,
         run=run,

@@ -11,8 +11,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 import vislite_common  # noqa: F401  (registers the backbones before any config names them)
-from vislite_common.fileio import atomic_write_text
 from vislite_common.engine.instantiate import instantiate_callbacks, instantiate_loggers, instantiate_trainer
+from vislite_common.fileio import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +33,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     datamodule: pl.LightningDataModule = instantiate(cfg.data, _convert_="all")
     model: pl.LightningModule = instantiate(cfg.model, _convert_="all")
-    trainer = instantiate_trainer(
-        cfg.trainer, callbacks=instantiate_callbacks(cfg.get("callbacks")), loggers=instantiate_loggers(cfg.get("logger"))
-    )
+    callbacks, loggers = instantiate_callbacks(cfg.get("callbacks")), instantiate_loggers(cfg.get("logger"))
+    trainer = instantiate_trainer(cfg.trainer, callbacks=callbacks, loggers=loggers)
     log.info("precision: %s; output: %s", trainer.precision, output_dir)
 
     metrics: dict[str, float] = {}

@@ -1,12 +1,14 @@
-"""Training-safety callbacks: stop on NaN/Inf, reseed every epoch for exact resume, atomic checkpoint writes."""
+"""Training-safety callbacks: stop on NaN/Inf, reseed every step for exact resume, atomic checkpoint writes."""
 
 from __future__ import annotations
 
 import math
 import os
+import random
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
@@ -40,26 +42,33 @@ class NonFiniteLossGuard(Callback):
 
 
 def _last_checkpoint(trainer: pl.Trainer) -> str | None:
-    callback = trainer.checkpoint_callback
-    for attr in ("last_model_path", "best_model_path"):
-        path = getattr(callback, attr, "") if callback else ""
-        if path and os.path.exists(path):
-            return path
-    return None
+    paths = [
+        getattr(callback, attr, "")
+        for callback in trainer.checkpoint_callbacks
+        for attr in ("last_model_path", "best_model_path")
+    ]
+    saved = [p for p in paths if p and os.path.exists(p)]
+    return max(saved, key=os.path.getmtime) if saved else None
 
 
-class EpochSeeder(Callback):
-    """Reseed torch, numpy and random at the start of every epoch from ``(seed, epoch)``.
+class StepSeeder(Callback):
+    """Reseed torch, numpy and random before every training step from ``(seed, global step, rank)``.
 
-    Together with an epoch-seeded sampler this makes a run resumed from an end-of-epoch checkpoint follow
-    exactly the same data order and augmentations as an uninterrupted run.
+    Model-side randomness (dropout, drop path, MAE masks) then depends only on the step, not on how the
+    process got there, so a run resumed from a checkpoint continues exactly like an uninterrupted one. Data
+    augmentation is seeded per sample by :class:`~vislite_common.data.samplers.EpochShuffleSampler`.
     """
 
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
 
-    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        pl.seed_everything(self.seed * 100_003 + trainer.current_epoch, workers=True, verbose=False)
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        step_seed = (self.seed * 1_000_003 + trainer.global_step * 1_009 + trainer.global_rank) % 2**32
+        torch.manual_seed(step_seed)
+        np.random.seed(step_seed)
+        random.seed(step_seed)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -1,0 +1,87 @@
+"""ResNet / ResNeXt backbones (timm's implementation, torchvision's parameter layout) under vislite names."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from timm.models import build_model_with_cfg, register_model
+from timm.models._registry import generate_default_cfgs
+from timm.models.resnet import BasicBlock, Bottleneck
+from timm.models.resnet import ResNet as TimmResNet
+
+from vislite_common.backbones.interface import parameter_layer_ids
+
+
+class ResNet(TimmResNet):
+    """timm's ResNet with the vislite backbone interface (``layer_ids``; no attention to capture).
+
+    Keys match torchvision's ResNet (``conv1``, ``bn1``, ``layer1..4``, ``fc``), so torchvision state dicts load.
+    """
+
+    @contextmanager
+    def capture_attention(self, indices: Any) -> Iterator[dict[int, torch.Tensor]]:
+        raise TypeError(f"{type(self).__name__} is a CNN; it has no attention logits to capture")
+        yield {}  # pragma: no cover
+
+    def layer_ids(self) -> dict[str, int]:
+        """Layer id per parameter: stem 0, ``layer{k}`` stage blocks in order, head last."""
+        return parameter_layer_ids(self)
+
+
+def _cfg(**kwargs: Any) -> dict[str, Any]:
+    return {
+        "url": "",
+        "num_classes": 1000,
+        "input_size": (3, 224, 224),
+        "pool_size": (7, 7),
+        "crop_pct": 0.875,
+        "interpolation": "bilinear",
+        "mean": (0.485, 0.456, 0.406),
+        "std": (0.229, 0.224, 0.225),
+        "first_conv": "conv1",
+        "classifier": "fc",
+        **kwargs,
+    }
+
+
+default_cfgs = generate_default_cfgs(
+    {
+        "vislite_resnet18.untrained": _cfg(),
+        "vislite_resnet50.untrained": _cfg(),
+        "vislite_resnext50_32x4d.untrained": _cfg(),
+        "test_vislite_resnet.untrained": _cfg(input_size=(3, 32, 32), pool_size=(1, 1), crop_pct=1.0),
+    }
+)
+
+
+def _create_resnet(variant: str, pretrained: bool = False, **kwargs: Any) -> ResNet:
+    return build_model_with_cfg(ResNet, variant, pretrained, **kwargs)
+
+
+@register_model
+def vislite_resnet18(pretrained: bool = False, **kwargs: Any) -> ResNet:
+    """ResNet-18 (11,689,512 parameters with a 1000-class head)."""
+    return _create_resnet("vislite_resnet18", pretrained, **dict(dict(block=BasicBlock, layers=(2, 2, 2, 2)), **kwargs))
+
+
+@register_model
+def vislite_resnet50(pretrained: bool = False, **kwargs: Any) -> ResNet:
+    """ResNet-50 (25,557,032 parameters with a 1000-class head)."""
+    return _create_resnet("vislite_resnet50", pretrained, **dict(dict(block=Bottleneck, layers=(3, 4, 6, 3)), **kwargs))
+
+
+@register_model
+def vislite_resnext50_32x4d(pretrained: bool = False, **kwargs: Any) -> ResNet:
+    """ResNeXt-50 32x4d (25,028,904 parameters with a 1000-class head)."""
+    args = dict(block=Bottleneck, layers=(3, 4, 6, 3), cardinality=32, base_width=4)
+    return _create_resnet("vislite_resnext50_32x4d", pretrained, **dict(args, **kwargs))
+
+
+@register_model
+def test_vislite_resnet(pretrained: bool = False, **kwargs: Any) -> ResNet:
+    """Tiny ResNet for tests: one basic block per stage, stem width 16."""
+    args = dict(block=BasicBlock, layers=(1, 1, 1, 1), stem_width=16, channels=(16, 32, 64, 128))
+    return _create_resnet("test_vislite_resnet", pretrained, **dict(args, **kwargs))
