@@ -15,13 +15,21 @@ from timm.layers import Attention
 from torch import nn
 
 
-class CapturableAttention(Attention):
+class LogitsHook(nn.Module):
+    """Mixin for attention modules: ``self.logits`` is an identity the pre-softmax logits pass through while
+    ``self.capture_logits`` is on (forward hooks on it see them); otherwise the fused kernel runs."""
+
+    def _init_logits_hook(self) -> None:
+        self.logits = nn.Identity()
+        self.capture_logits = False
+
+
+class CapturableAttention(Attention, LogitsHook):
     """timm ``Attention`` with a hook point (``self.logits``) on the pre-softmax attention logits."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.logits = nn.Identity()  # forward hooks on this module see logits [B, heads, N, N]
-        self.capture_logits = False
+        self._init_logits_hook()  # hooks on self.logits see logits [B, heads, N, N]
 
     def forward(
         self, x: torch.Tensor, attn_mask: torch.Tensor | None = None, is_causal: bool = False
@@ -43,7 +51,7 @@ class CapturableAttention(Attention):
 
 
 @contextmanager
-def capture_attention_logits(modules: Mapping[int, CapturableAttention]) -> Iterator[dict[int, torch.Tensor]]:
+def capture_attention_logits(modules: Mapping[int, LogitsHook]) -> Iterator[dict[int, torch.Tensor]]:
     """Capture the pre-softmax logits of ``modules`` (keyed by block index) during the ``with`` body.
 
     Yields a dict that fills as the model runs: ``{block_index: logits [B, heads, N, N]}``. The logits keep
@@ -52,7 +60,7 @@ def capture_attention_logits(modules: Mapping[int, CapturableAttention]) -> Iter
     captured: dict[int, torch.Tensor] = {}
     handles = []
     for index, module in modules.items():
-        if not isinstance(module, CapturableAttention):
+        if not isinstance(module, LogitsHook):
             raise TypeError(f"block {index} has {type(module).__name__}, which cannot expose attention logits")
         module.capture_logits = True
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
 import timm
 from torch import nn
+
+log = logging.getLogger(__name__)
 
 
 def list_backbones() -> list[str]:
@@ -18,14 +21,32 @@ def list_backbones() -> list[str]:
 def create_backbone(name: str, *, pretrained: str | os.PathLike | None = None, **kwargs: Any) -> nn.Module:
     """Build backbone ``name`` through timm's registry; ``None`` keyword arguments are dropped.
 
-    ``pretrained`` is a local weights file (a plain or wrapped state dict); nothing is ever downloaded.
+    ``pretrained`` is a local weights file: a plain, ``module.``-wrapped, Lightning (``state_dict``) or
+    MAE/DeiT-style (``model``) state dict. Position embeddings are resized to the model's grid; a classifier
+    whose size differs from the model's (a new ``num_classes``) is left freshly initialised. Every other key
+    must match. Nothing is ever downloaded.
     """
+    from vislite_common.checkpoint import (
+        adapt_state_dict_to_model,
+        extract_state_dict,
+        load_into,
+        remap_state_dict,
+        safe_load,
+    )
+
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     if not timm.is_model(name):
         raise ValueError(f"unknown backbone {name!r}; vislite registers: {', '.join(list_backbones())}")
+    model = timm.create_model(name, pretrained=False, **kwargs)
     if pretrained is None:
-        return timm.create_model(name, pretrained=False, **kwargs)
+        return model
     path = Path(pretrained)
     if not path.is_file():
         raise FileNotFoundError(f"pretrained weights file {path} does not exist")
-    return timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=str(path)), **kwargs)
+    classifier = model.pretrained_cfg.get("classifier", "head")
+    state = remap_state_dict(extract_state_dict(safe_load(path)))
+    state = adapt_state_dict_to_model(state, model, drop_mismatched=(f"{classifier}.",))
+    missing, _ = load_into(model, state, allow_missing=(f"{classifier}.",))
+    if missing:
+        log.info("%s: classifier %s left at its initialisation (%s)", path, classifier, ", ".join(missing))
+    return model
