@@ -36,7 +36,7 @@ $(STAMP): $(VENV)/.torch-installed $(PYPROJECTS)
 setup: $(STAMP)
 
 demo: setup
-	$(BIN)/python -m vislite_common.demo_entry
+	$(BIN)/vislite-train experiment=world_classifier
 
 test: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash ci/run_tests.sh $(PACKAGES)
