@@ -18,8 +18,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_STACK = ("torch", "torchvision")
@@ -87,7 +88,8 @@ def check(package: str, work: Path) -> float:
     subprocess.run([*pip, *folders], check=True)
     run_dir = work / f"run-{package}"
     run_dir.mkdir()
-    env = dict(os.environ, PATH=f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}", VISLITE_DATA_DIR=str(run_dir / "data"))
+    path = f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}"
+    env = dict(os.environ, PATH=path, VISLITE_DATA_DIR=str(run_dir / "data"))
     env.pop("PYTHONPATH", None)
     command = smoke_command(package)
     print(f"== standalone {package}: {command}", flush=True)

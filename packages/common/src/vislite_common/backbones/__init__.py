@@ -1,20 +1,23 @@
 """Backbones registered in timm's registry on import (``timm.create_model("vislite_vit_tiny")``)."""
 
-from vislite_common.backbones.attention import CapturableAttention, capture_attention_logits
-from vislite_common.backbones.hiera import Hiera
+from vislite_common.backbones.attention import CapturableAttention, LogitsHook, capture_attention_logits
+from vislite_common.backbones.hiera import CapturableMaskUnitAttention, Hiera
 from vislite_common.backbones.interface import num_layer_ids, parameter_layer_ids
 from vislite_common.backbones.registry import create_backbone, list_backbones
-from vislite_common.backbones.resnet import ResNet
+from vislite_common.backbones.resnet import ResNet, load_torchvision_state_dict
 from vislite_common.backbones.vit import VisionTransformer
 
 __all__ = [
     "CapturableAttention",
+    "CapturableMaskUnitAttention",
     "Hiera",
+    "LogitsHook",
     "ResNet",
     "VisionTransformer",
     "capture_attention_logits",
     "create_backbone",
     "list_backbones",
+    "load_torchvision_state_dict",
     "num_layer_ids",
     "parameter_layer_ids",
 ]

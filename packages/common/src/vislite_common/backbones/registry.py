@@ -24,7 +24,12 @@ def create_backbone(name: str, *, pretrained: str | os.PathLike | None = None, *
     ``pretrained`` is a local weights file: a plain, ``module.``-wrapped, Lightning (``state_dict``) or
     MAE/DeiT-style (``model``) state dict. Position embeddings are resized to the model's grid; a classifier
     whose size differs from the model's (a new ``num_classes``) is left freshly initialised. Every other key
-    must match. Nothing is ever downloaded.
+    must match. Nothing is ever downloaded. The same file also loads through timm directly:
+    ``timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=path))`` (there, timm drops the
+    classifier whenever ``num_classes`` differs from 1000).
+
+    Raises ``ValueError`` for an unknown ``name`` (listing the vislite names) and ``FileNotFoundError`` for a
+    missing ``pretrained`` file.
     """
     from vislite_common.checkpoint import (
         adapt_state_dict_to_model,
@@ -37,14 +42,17 @@ def create_backbone(name: str, *, pretrained: str | os.PathLike | None = None, *
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     if not timm.is_model(name):
         raise ValueError(f"unknown backbone {name!r}; vislite registers: {', '.join(list_backbones())}")
-    model = timm.create_model(name, pretrained=False, **kwargs)
-    if pretrained is None:
-        return model
-    path = Path(pretrained)
-    if not path.is_file():
+    path = None if pretrained is None else Path(pretrained)
+    if path is not None and not path.is_file():
         raise FileNotFoundError(f"pretrained weights file {path} does not exist")
+    model = timm.create_model(name, pretrained=False, **kwargs)
+    if path is None:
+        return model
     classifier = model.pretrained_cfg.get("classifier", "head")
     state = remap_state_dict(extract_state_dict(safe_load(path)))
+    adapt = getattr(model, "adapt_state_dict", None)  # family-specific renames / resizes (Hiera)
+    if callable(adapt):
+        state = adapt(state)
     state = adapt_state_dict_to_model(state, model, drop_mismatched=(f"{classifier}.",))
     missing, _ = load_into(model, state, allow_missing=(f"{classifier}.",))
     if missing:

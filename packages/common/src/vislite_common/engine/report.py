@@ -15,5 +15,5 @@ def print_metrics(metrics: dict[str, float], *, title: str = "results") -> None:
     print(f"\n{title}")
     print("-" * (width + 14))
     for name in sorted(metrics):
-        print(f"{name:<{width}}  {metrics[name]:>10.4f}")
+        print(f"{name:<{width}}  {metrics[name]:>10.4g}")
     print("-" * (width + 14))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -19,6 +20,9 @@ log = logging.getLogger(__name__)
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Build data, model and trainer from ``cfg``; fit (optionally resuming), test, and return the final metrics.
+
+    The resolved config and the final metrics are written to ``paths.output_dir`` (``config.yaml``,
+    ``metrics.json``); checkpoints go to ``paths.output_dir/checkpoints``.
 
     Keys read: ``seed``, ``data``, ``model``, ``trainer``, ``callbacks``, ``logger``, ``paths.output_dir``,
     ``train`` (bool), ``test`` (bool), ``ckpt_path`` (absolute path of a checkpoint to resume from, or null).
@@ -45,6 +49,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
         best = getattr(trainer.checkpoint_callback, "best_model_path", "") if cfg.get("train", True) else ""
         trainer.test(model, datamodule=datamodule, ckpt_path=best or None)
         metrics.update(_as_floats(trainer.callback_metrics))
+    if trainer.is_global_zero:
+        atomic_write_text(output_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True))
     return metrics
 
 

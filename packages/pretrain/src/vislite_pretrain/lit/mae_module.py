@@ -1,0 +1,66 @@
+"""MAE-lite pre-training as a LightningModule: masked-patch reconstruction, nothing else."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from vislite_common.lit.base_module import VisliteModule
+from vislite_common.lit.optim import OptimizerFactory
+from vislite_common.lit.schedule import WarmupCosineSchedule
+
+
+def _images(batch: torch.Tensor | tuple | list) -> torch.Tensor:
+    """Images from an ``(images, labels)`` batch or a bare image tensor (labels are never used)."""
+    return batch[0] if isinstance(batch, (tuple, list)) else batch
+
+
+class MAEPretrainModule(VisliteModule):
+    """Trains a masked autoencoder ``model(images, mask_ratio, noise) -> (loss, pred, mask)``.
+
+    Validation uses a fixed mask per batch (noise seeded by ``val_seed`` and the batch index), so ``val/loss``
+    is comparable across epochs and runs.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: nn.Module,
+        optimizer: OptimizerFactory,
+        scheduler: WarmupCosineSchedule | None = None,
+        mask_ratio: float = 0.75,
+        val_seed: int = 0,
+        compile: bool = False,
+    ) -> None:
+        super().__init__(model=model, optimizer=optimizer, scheduler=scheduler, compile=compile)
+        if not 0.0 <= mask_ratio < 1.0:
+            raise ValueError(f"mask_ratio must be in [0, 1), got {mask_ratio}")
+        self.save_hyperparameters(ignore=["model", "optimizer", "scheduler"])
+        self.mask_ratio = mask_ratio
+        self.val_seed = val_seed
+
+    def forward(
+        self, images: torch.Tensor, noise: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.model(images, mask_ratio=self.mask_ratio, noise=noise)
+
+    def training_step(self, batch: torch.Tensor | tuple, batch_idx: int) -> torch.Tensor:
+        loss, _, _ = self(_images(batch))
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
+        return loss
+
+    def fixed_noise(self, images: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        """Reproducible mask noise ``[N, L]`` for evaluation batch ``batch_idx``."""
+        num_patches = self.model.patchify(images).shape[1]
+        generator = torch.Generator().manual_seed(self.val_seed * 1_000_003 + batch_idx)
+        return torch.rand(images.shape[0], num_patches, generator=generator).to(images.device)
+
+    def validation_step(self, batch: torch.Tensor | tuple, batch_idx: int) -> None:
+        images = _images(batch)
+        loss, _, _ = self(images, noise=self.fixed_noise(images, batch_idx))
+        self.log("val/loss", loss, on_epoch=True, prog_bar=True, sync_dist=True)
+
+    def test_step(self, batch: torch.Tensor | tuple, batch_idx: int) -> None:
+        images = _images(batch)
+        loss, _, _ = self(images, noise=self.fixed_noise(images, batch_idx))
+        self.log("test/loss", loss, on_epoch=True, sync_dist=True)
