@@ -36,7 +36,7 @@ $(STAMP): $(VENV)/.torch-installed $(PYPROJECTS)
 setup: $(STAMP)
 
 demo: setup
-	$(BIN)/python -m vislite_pretrain.demo.run --out outputs/demo --data-dir data
+	$(BIN)/vislite-train experiment=world_classifier
 
 test: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash ci/run_tests.sh $(PACKAGES)
