@@ -31,9 +31,7 @@ class CapturableAttention(Attention, LogitsHook):
         super().__init__(*args, **kwargs)
         self._init_logits_hook()  # hooks on self.logits see logits [B, heads, N, N]
 
-    def forward(
-        self, x: torch.Tensor, attn_mask: torch.Tensor | None = None, is_causal: bool = False
-    ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None, is_causal: bool = False) -> torch.Tensor:
         if not self.capture_logits:
             return super().forward(x, attn_mask=attn_mask, is_causal=is_causal)
         if is_causal or getattr(self, "gate", None) is not None:

@@ -10,8 +10,6 @@ strides 4-8-16-32, heads 1-2-4-8. 6,694,966 parameters with a 1000-class head, 6
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -22,8 +20,8 @@ from timm.models.hiera import Hiera as TimmHiera
 from timm.models.hiera import MaskUnitAttention
 from timm.models.hiera import checkpoint_filter_fn as timm_hiera_filter
 
-from vislite_common.backbones.attention import LogitsHook, capture_attention_logits, resolve_block_indices
-from vislite_common.backbones.interface import parameter_layer_ids
+from vislite_common.backbones.attention import LogitsHook
+from vislite_common.backbones.interface import TransformerBackboneMixin, pretrained_cfg
 
 
 class CapturableMaskUnitAttention(MaskUnitAttention, LogitsHook):
@@ -71,7 +69,7 @@ class CapturableMaskUnitAttention(MaskUnitAttention, LogitsHook):
         return new
 
 
-class Hiera(TimmHiera):
+class Hiera(TransformerBackboneMixin, TimmHiera):
     """timm's Hiera whose attention blocks can expose their pre-softmax logits.
 
     Adds to timm's interface (``forward_features``, ``forward_intermediates`` — one ``NCHW`` map per stage —,
@@ -86,26 +84,6 @@ class Hiera(TimmHiera):
         super().__init__(**kwargs)
         for block in self.blocks:
             block.attn = CapturableMaskUnitAttention.from_timm(block.attn)
-
-    @property
-    def depth(self) -> int:
-        """Number of transformer blocks over all stages."""
-        return len(self.blocks)
-
-    @contextmanager
-    def capture_attention(self, indices: int | list[int] | tuple[int, ...]) -> Iterator[dict[int, torch.Tensor]]:
-        """Capture the pre-softmax attention logits of blocks ``indices`` (0-based over all stages; -1 = last).
-
-        Yields ``{block: logits}``, ``[B, heads, windows, Nq, Nk]`` for mask-unit blocks, ``[B, heads, Nq, Nk]``
-        for global ones.
-        """
-        blocks = resolve_block_indices(indices, self.depth)
-        with capture_attention_logits({i: self.blocks[i].attn for i in blocks}) as captured:
-            yield captured
-
-    def layer_ids(self) -> dict[str, int]:
-        """Layer id per parameter: embeddings 0, block ``k`` -> ``k + 1``, the head ``depth + 1``."""
-        return parameter_layer_ids(self)
 
     def adapt_state_dict(self, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Rename official Hiera keys to timm's and resize a flat position table to this model's token grid."""
@@ -130,20 +108,7 @@ def _filter_pretrained(state_dict: dict[str, torch.Tensor], model: TimmHiera) ->
 
 
 def _cfg(**kwargs: Any) -> dict[str, Any]:
-    return {
-        "url": "",
-        "num_classes": 1000,
-        "input_size": (3, 224, 224),
-        "pool_size": None,
-        "crop_pct": 0.9,
-        "interpolation": "bicubic",
-        "mean": (0.485, 0.456, 0.406),
-        "std": (0.229, 0.224, 0.225),
-        "first_conv": "patch_embed.proj",
-        "classifier": "head.fc",
-        "license": "apache-2.0",
-        **kwargs,
-    }
+    return pretrained_cfg(**{"crop_pct": 0.9, "classifier": "head.fc", **kwargs})
 
 
 default_cfgs = generate_default_cfgs(

@@ -7,8 +7,6 @@ head, 5,524,416 without).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
@@ -18,11 +16,11 @@ from timm.models._registry import generate_default_cfgs
 from timm.models.vision_transformer import VisionTransformer as TimmVisionTransformer
 from torch import nn
 
-from vislite_common.backbones.attention import CapturableAttention, capture_attention_logits, resolve_block_indices
-from vislite_common.backbones.interface import parameter_layer_ids
+from vislite_common.backbones.attention import CapturableAttention
+from vislite_common.backbones.interface import TransformerBackboneMixin, pretrained_cfg
 
 
-class VisionTransformer(TimmVisionTransformer):
+class VisionTransformer(TransformerBackboneMixin, TimmVisionTransformer):
     """timm's ViT whose attention blocks can expose their pre-softmax logits.
 
     Adds to timm's interface (``forward_features``, ``forward_head``, ``forward_intermediates``,
@@ -37,38 +35,9 @@ class VisionTransformer(TimmVisionTransformer):
         kwargs.setdefault("norm_layer", partial(nn.LayerNorm, eps=1e-6))
         super().__init__(**kwargs)
 
-    @property
-    def depth(self) -> int:
-        """Number of transformer blocks."""
-        return len(self.blocks)
-
-    @contextmanager
-    def capture_attention(self, indices: int | list[int] | tuple[int, ...]) -> Iterator[dict[int, torch.Tensor]]:
-        """Capture the pre-softmax attention logits of blocks ``indices`` (0-based; -1 is the last block)."""
-        blocks = resolve_block_indices(indices, self.depth)
-        with capture_attention_logits({i: self.blocks[i].attn for i in blocks}) as captured:
-            yield captured
-
-    def layer_ids(self) -> dict[str, int]:
-        """Layer id per parameter: embeddings 0, block ``k`` -> ``k + 1``, the rest (norms, head) ``depth + 1``."""
-        return parameter_layer_ids(self)
-
 
 def _cfg(**kwargs: Any) -> dict[str, Any]:
-    return {
-        "url": "",
-        "num_classes": 1000,
-        "input_size": (3, 224, 224),
-        "pool_size": None,
-        "crop_pct": 0.875,
-        "interpolation": "bicubic",
-        "mean": (0.485, 0.456, 0.406),
-        "std": (0.229, 0.224, 0.225),
-        "first_conv": "patch_embed.proj",
-        "classifier": "head",
-        "license": "apache-2.0",
-        **kwargs,
-    }
+    return pretrained_cfg(**kwargs)
 
 
 default_cfgs = generate_default_cfgs(
