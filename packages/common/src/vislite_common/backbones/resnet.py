@@ -12,7 +12,7 @@ from timm.models.resnet import BasicBlock, Bottleneck
 from timm.models.resnet import ResNet as TimmResNet
 from torch import nn
 
-from vislite_common.backbones.interface import parameter_layer_ids
+from vislite_common.backbones.interface import parameter_layer_ids, pretrained_cfg
 
 
 class ResNet(TimmResNet):
@@ -43,19 +43,8 @@ def load_torchvision_state_dict(model: ResNet, source: nn.Module | Mapping[str, 
 
 
 def _cfg(**kwargs: Any) -> dict[str, Any]:
-    return {
-        "url": "",
-        "num_classes": 1000,
-        "input_size": (3, 224, 224),
-        "pool_size": (7, 7),
-        "crop_pct": 0.875,
-        "interpolation": "bilinear",
-        "mean": (0.485, 0.456, 0.406),
-        "std": (0.229, 0.224, 0.225),
-        "first_conv": "conv1",
-        "classifier": "fc",
-        **kwargs,
-    }
+    defaults = {"pool_size": (7, 7), "interpolation": "bilinear", "first_conv": "conv1", "classifier": "fc"}
+    return pretrained_cfg(**{**defaults, **kwargs})
 
 
 default_cfgs = generate_default_cfgs(
