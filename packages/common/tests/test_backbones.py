@@ -95,9 +95,9 @@ def test_vit_forward_intermediates() -> None:
 
 def test_hiera_forward_intermediates(hiera46: Hiera) -> None:
     with torch.no_grad():
-        maps = hiera46.forward_intermediates(torch.randn(2, 3, 128, 128), intermediates_only=True)
+        maps = hiera46.forward_intermediates(torch.randn(1, 3, 128, 128), intermediates_only=True)
     # strides 4, 8, 16, 32; widths double per stage
-    assert [tuple(m.shape) for m in maps] == [(2, 46, 32, 32), (2, 92, 16, 16), (2, 184, 8, 8), (2, 368, 4, 4)]
+    assert [tuple(m.shape) for m in maps] == [(1, 46, 32, 32), (1, 92, 16, 16), (1, 184, 8, 8), (1, 368, 4, 4)]
     tiny = timm.create_model("test_vislite_hiera").eval()
     with torch.no_grad():
         maps = tiny.forward_intermediates(_input(tiny), intermediates_only=True)
@@ -167,7 +167,7 @@ def _manual_hiera_logits(attn: CapturableMaskUnitAttention, qkv: torch.Tensor) -
 def test_hiera_captured_logits_equal_manual_q_k(hiera46: Hiera) -> None:
     # mask-unit (0), mask-unit + q-pool (1, 3), global (4, 11), global + q-pool (10)
     blocks = [0, 1, 3, 4, 10, 11]
-    images = torch.randn(2, 3, 128, 128)
+    images = torch.randn(1, 3, 128, 128)
     seen, handles = _qkv_outputs(hiera46, blocks)
     with torch.no_grad(), hiera46.capture_attention(blocks) as captured:
         hiera46(images)
@@ -175,12 +175,12 @@ def test_hiera_captured_logits_equal_manual_q_k(hiera46: Hiera) -> None:
         handle.remove()
     shapes = {i: tuple(captured[i].shape) for i in blocks}
     assert shapes == {
-        0: (2, 1, 16, 64, 64),  # [B, heads, windows, Nq, Nk]: 16 mask units of 8x8 tokens
-        1: (2, 2, 16, 16, 64),
-        3: (2, 4, 16, 4, 16),
-        4: (2, 4, 64, 64),  # [B, heads, Nq, Nk]: global over the 8x8 grid
-        10: (2, 8, 16, 64),
-        11: (2, 8, 16, 16),
+        0: (1, 1, 16, 64, 64),  # [B, heads, windows, Nq, Nk]: 16 mask units of 8x8 tokens
+        1: (1, 2, 16, 16, 64),
+        3: (1, 4, 16, 4, 16),
+        4: (1, 4, 64, 64),  # [B, heads, Nq, Nk]: global over the 8x8 grid
+        10: (1, 8, 16, 64),
+        11: (1, 8, 16, 16),
     }
     for i in blocks:
         torch.testing.assert_close(captured[i], _manual_hiera_logits(hiera46.blocks[i].attn, seen[i]))
@@ -194,7 +194,7 @@ def _assert_capture_off(model: nn.Module) -> None:
 @pytest.mark.parametrize("name", ["test_vislite_vit", "test_vislite_hiera", "vislite_hiera_tiny46"])
 def test_capture_leaves_output_unchanged_and_cleans_up(name: str, hiera46: Hiera) -> None:
     model = hiera46 if name == "vislite_hiera_tiny46" else timm.create_model(name).eval()
-    images = torch.randn(2, 3, 128, 128) if model is hiera46 else _input(model)
+    images = torch.randn(1, 3, 128, 128) if model is hiera46 else _input(model)
     with torch.no_grad():
         fused = _outputs(model, images)
         with model.capture_attention(range(-len(model.blocks), 0)) as captured:  # every block, explicit path
