@@ -9,7 +9,7 @@ recipes such as ``rand-m10-mstd0.5-inc1`` keep timm's exact semantics.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -33,11 +33,25 @@ class ClassificationTransform:
 def _random_resized_crop(size: int, scale: tuple, ratio: tuple, interpolation: str) -> v2.Transform:
     if interpolation == "random":
         return v2.RandomChoice(
-            [v2.RandomResizedCrop(size, scale=scale, ratio=ratio, interpolation=mode, antialias=True)
-             for mode in _INTERPOLATION.values()]
+            [
+                v2.RandomResizedCrop(size, scale=scale, ratio=ratio, interpolation=mode, antialias=True)
+                for mode in _INTERPOLATION.values()
+            ]
         )
-    return v2.RandomResizedCrop(size, scale=scale, ratio=ratio, interpolation=_INTERPOLATION[interpolation],
-                                antialias=True)
+    return v2.RandomResizedCrop(
+        size, scale=scale, ratio=ratio, interpolation=_INTERPOLATION[interpolation], antialias=True
+    )
+
+
+def _color_jitter(strength: float | Sequence[float]) -> v2.ColorJitter:
+    """timm's reading of ``color_jitter``: one float for brightness, contrast and saturation, or 3-4 values."""
+    if isinstance(strength, (int, float)):
+        values = (float(strength),) * 3
+    else:
+        values = tuple(float(v) for v in strength)
+        if len(values) not in (3, 4):
+            raise ValueError(f"color_jitter must be a float or 3-4 values (b, c, s[, h]), got {strength!r}")
+    return v2.ColorJitter(*values)
 
 
 def build_classification_transform(
@@ -47,7 +61,7 @@ def build_classification_transform(
     scale: tuple[float, float] = (0.08, 1.0),
     ratio: tuple[float, float] = (3 / 4, 4 / 3),
     hflip: float = 0.5,
-    color_jitter: float | None = None,
+    color_jitter: float | Sequence[float] | None = None,
     auto_augment: str | None = None,
     interpolation: str = "bicubic",
     re_prob: float = 0.0,
@@ -80,7 +94,7 @@ def build_classification_transform(
         if hflip > 0:
             steps.append(v2.RandomHorizontalFlip(hflip))
         if color_jitter:
-            steps.append(v2.ColorJitter(brightness=color_jitter, contrast=color_jitter, saturation=color_jitter))
+            steps.append(_color_jitter(color_jitter))
     else:
         resize = math.floor(input_size / crop_pct)
         mode = _INTERPOLATION.get(interpolation, InterpolationMode.BICUBIC)
