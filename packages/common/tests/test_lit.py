@@ -74,6 +74,11 @@ def test_precision_auto_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve_precision("auto", "cpu") in ("bf16-mixed", "32-true")
     monkeypatch.setattr("vislite_common.lit.precision.cpu_supports_bf16", lambda: False)
     assert resolve_precision("auto", "cpu") == "32-true"
+    monkeypatch.setattr("vislite_common.lit.precision.cpu_supports_bf16", lambda: True)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    assert resolve_precision("auto", "cpu") == "32-true"  # AVX512-BF16 without AMX: bf16 matmuls are slower
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
+    assert resolve_precision("auto", "cpu") == "bf16-mixed"
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
     assert resolve_precision("auto", "gpu") == "16-mixed"
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
