@@ -36,7 +36,7 @@ $(STAMP): $(VENV)/.torch-installed $(PYPROJECTS)
 setup: $(STAMP)
 
 demo: setup
-	$(BIN)/vislite-train experiment=world_classifier
+	$(BIN)/vislite-pretrain-demo --out outputs/demo --data-dir data
 
 test: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash ci/run_tests.sh $(PACKAGES)

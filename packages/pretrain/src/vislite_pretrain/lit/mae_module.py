@@ -8,6 +8,7 @@ from torch import nn
 from vislite_common.lit.base_module import VisliteModule
 from vislite_common.lit.optim import OptimizerFactory
 from vislite_common.lit.schedule import WarmupCosineSchedule
+from vislite_pretrain.mae_lite.speed import AttentionImpl, set_attention_impl, tune_cpu_allocator
 
 
 def _images(batch: torch.Tensor | tuple | list) -> torch.Tensor:
@@ -19,7 +20,10 @@ class MAEPretrainModule(VisliteModule):
     """Trains a masked autoencoder ``model(images, mask_ratio, noise) -> (loss, pred, mask)``.
 
     Validation uses a fixed mask per batch (noise seeded by ``val_seed`` and the batch index), so ``val/loss``
-    is comparable across epochs and runs.
+    is comparable across epochs and runs. At the start of fitting, each attention block gets the faster of the
+    two equal attention implementations for its device, precision and sequence length (``attention_impl``, see
+    :func:`~vislite_pretrain.mae_lite.speed.set_attention_impl`) and, on CPU, freed activations stay in the
+    process heap (:func:`~vislite_pretrain.mae_lite.speed.tune_cpu_allocator`).
     """
 
     def __init__(
@@ -30,6 +34,7 @@ class MAEPretrainModule(VisliteModule):
         scheduler: WarmupCosineSchedule | None = None,
         mask_ratio: float = 0.75,
         val_seed: int = 0,
+        attention_impl: AttentionImpl = "auto",
         compile: bool = False,
     ) -> None:
         super().__init__(model=model, optimizer=optimizer, scheduler=scheduler, compile=compile)
@@ -38,6 +43,13 @@ class MAEPretrainModule(VisliteModule):
         self.save_hyperparameters(ignore=["model", "optimizer", "scheduler"])
         self.mask_ratio = mask_ratio
         self.val_seed = val_seed
+        self.attention_impl = attention_impl
+
+    def on_fit_start(self) -> None:
+        precision = str(self.trainer.precision) if self._trainer is not None else "32"
+        set_attention_impl(self.model, self.attention_impl, device=self.device.type, precision=precision)
+        if self.device.type == "cpu":
+            tune_cpu_allocator()
 
     def forward(
         self, images: torch.Tensor, noise: torch.Tensor | None = None
