@@ -41,21 +41,25 @@ WRAPPERS = ("module.", "_orig_mod.")
 """Prefixes added by DDP and ``torch.compile``, stripped wherever they lead a key."""
 MODEL_PREFIX = "model."
 """The attribute holding the MAE in MAE-Lite's training wrapper and in vislite's LightningModule."""
+STUDENT_PREFIX = "student."
+"""The attribute holding the student MAE in vislite's distillation wrapper (D-MAE, D²-MAE), beside its teacher."""
 
 
 def to_vislite_keys(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Map any accepted layout onto :class:`MaskedAutoencoderViT`'s keys (``encoder.*``, ``decoder_*``, ...).
 
     Wrapper prefixes (``module.``, ``_orig_mod.``) are stripped; when keys live under ``model.`` only that subtree
-    is kept (the rest, e.g. a distillation teacher, is logged and dropped); reference encoder keys get ``encoder.``.
+    is kept (the rest, e.g. a distillation teacher, is logged and dropped), then likewise under ``student.`` (vislite's
+    distillation wrapper); reference encoder keys get ``encoder.``.
     """
     state = remap_state_dict(state_dict, strip_prefixes=WRAPPERS)
-    if any(k.startswith(MODEL_PREFIX) for k in state):
-        dropped = sorted({k.split(".", 1)[0] for k in state if not k.startswith(MODEL_PREFIX)})
-        if dropped:
-            log.info("ignoring checkpoint entries outside the MAE: %s", dropped)
-        inner = {k[len(MODEL_PREFIX) :]: v for k, v in state.items() if k.startswith(MODEL_PREFIX)}
-        state = remap_state_dict(inner, strip_prefixes=WRAPPERS)
+    for prefix in (MODEL_PREFIX, STUDENT_PREFIX):
+        if any(k.startswith(prefix) for k in state):
+            dropped = sorted({k.split(".", 1)[0] for k in state if not k.startswith(prefix)})
+            if dropped:
+                log.info("ignoring checkpoint entries outside the MAE: %s", dropped)
+            inner = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+            state = remap_state_dict(inner, strip_prefixes=WRAPPERS)
     out: dict[str, torch.Tensor] = {}
     for key, value in state.items():
         new = key if key.startswith(("encoder.", *DECODER_KEYS)) else f"encoder.{key}"

@@ -183,11 +183,17 @@ class MaskedAutoencoderViT(nn.Module):
             x = gather_tokens(enc.patch_embed(imgs) + pos, masking.ids_keep)  # [N, K, D]
         cls = (enc.cls_token + enc.pos_embed[:, :1]).expand(x.shape[0], -1, -1)  # [N, 1, D]
         x = torch.cat([cls.to(x.dtype), x], dim=1)  # [N, 1+K, D]
+        return self.forward_blocks(x), masking
+
+    def forward_blocks(self, tokens: torch.Tensor) -> torch.Tensor:
+        """The encoder's blocks and final norm over the embedded visible tokens: ``[N, 1+K, D]`` -> the latent the
+        decoder reads, ``[N, 1+K, D]`` (D²-MAE's student overrides it to hand the decoder an earlier block)."""
+        enc = self.encoder
         if enc.grad_checkpointing and torch.is_grad_enabled():
-            x = checkpoint_seq(enc.blocks, x)
+            tokens = checkpoint_seq(enc.blocks, tokens)
         else:
-            x = enc.blocks(x)
-        return enc.norm(x), masking
+            tokens = enc.blocks(tokens)
+        return enc.norm(tokens)
 
     def forward_decoder(self, latent: torch.Tensor, ids_restore: torch.Tensor) -> torch.Tensor:
         """Predict every patch from the encoded visible tokens: ``latent [N, 1+K, D]`` -> ``pred [N, L, p*p*C]``."""
