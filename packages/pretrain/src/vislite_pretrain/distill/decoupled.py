@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import timm
 import torch
 from timm.models import checkpoint_seq
 from torch import nn
@@ -20,7 +19,7 @@ from torch.nn import functional as F
 
 import vislite_common  # noqa: F401  (registers the vislite backbones in timm)
 from vislite_common.backbones.attention import LogitsHook
-from vislite_pretrain.mae_lite.model import MaskedAutoencoderViT
+from vislite_pretrain.mae_lite.model import MaskedAutoencoderViT, mae_encoder
 
 
 class AttentionLogits(LogitsHook):
@@ -131,17 +130,8 @@ def build_decoupled_mae(
 ) -> DecoupledMAE:
     """D²-MAE student over a registered vislite ViT built with ``depth`` blocks (``timm.create_model(encoder_name,
     depth=depth, num_classes=0, global_pool="token", fc_norm=False, img_size=img_size, ...)``)."""
-    encoder = timm.create_model(
-        encoder_name,
-        img_size=img_size,
-        depth=depth,
-        num_classes=0,
-        global_pool="token",
-        fc_norm=False,
-        **encoder_kwargs,
-    )
     return DecoupledMAE(
-        encoder=encoder,
+        encoder=mae_encoder(encoder_name, img_size=img_size, depth=depth, **encoder_kwargs),
         decode_depth=decode_depth,
         decoder_embed_dim=decoder_embed_dim,
         decoder_depth=decoder_depth,

@@ -355,6 +355,22 @@ def _check_encoder(encoder: nn.Module) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- factories
+def mae_encoder(
+    encoder_name: str, *, img_size: int | tuple[int, int], drop_path_rate: float = 0.0, **encoder_kwargs: Any
+) -> nn.Module:
+    """The headless encoder an MAE wraps: ``timm.create_model(encoder_name, num_classes=0, global_pool="token",
+    fc_norm=False, img_size=img_size, ...)``."""
+    return timm.create_model(
+        encoder_name,
+        img_size=img_size,
+        num_classes=0,
+        global_pool="token",
+        fc_norm=False,
+        drop_path_rate=drop_path_rate,
+        **encoder_kwargs,
+    )
+
+
 def build_mae(
     encoder_name: str = "vislite_vit_tiny",
     *,
@@ -368,19 +384,9 @@ def build_mae(
     drop_path_rate: float = 0.0,
     **encoder_kwargs: Any,
 ) -> MaskedAutoencoderViT:
-    """MAE over a registered vislite ViT (``timm.create_model(encoder_name, num_classes=0, global_pool="token",
-    fc_norm=False, img_size=img_size, ...)``); further keyword arguments go to the encoder."""
-    encoder = timm.create_model(
-        encoder_name,
-        img_size=img_size,
-        num_classes=0,
-        global_pool="token",
-        fc_norm=False,
-        drop_path_rate=drop_path_rate,
-        **encoder_kwargs,
-    )
+    """MAE over a registered vislite ViT (:func:`mae_encoder`); further keyword arguments go to the encoder."""
     return MaskedAutoencoderViT(
-        encoder=encoder,
+        encoder=mae_encoder(encoder_name, img_size=img_size, drop_path_rate=drop_path_rate, **encoder_kwargs),
         decoder_embed_dim=decoder_embed_dim,
         decoder_depth=decoder_depth,
         decoder_num_heads=decoder_num_heads,
