@@ -12,10 +12,11 @@ STAMP := $(VENV)/.vislite-installed
 
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: setup demo test test-fast lint bench standalone clean help
+.PHONY: setup demo study test test-fast lint bench standalone clean help
 
 help:
 	@echo "make demo   - set up .venv and run the main job on the embedded data"
+	@echo "make study  - the pre-training study (MAE-lite vs MoCo-v3 vs D-MAE; about 30 min on 2 cores)"
 	@echo "make test   - set up .venv and run every package's tests plus the standalone-install check"
 	@echo "make bench  - run the benchmarks (ratios against references measured in the same run)"
 	@echo "make lint   - ruff"
@@ -37,6 +38,9 @@ setup: $(STAMP)
 
 demo: setup
 	$(BIN)/vislite-pretrain-demo --out outputs/demo --data-dir data
+
+study: setup
+	$(BIN)/vislite-pretrain-study --out outputs/study --data-dir data
 
 test: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash ci/run_tests.sh $(PACKAGES)

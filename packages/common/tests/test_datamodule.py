@@ -199,6 +199,29 @@ def test_datamodule_splits_and_classes(tmp_path: Path) -> None:
     assert module.test_dataloader().dataset.root == tmp_path / "val"
 
 
+def test_train_fraction_is_a_seeded_class_balanced_subset(tmp_path: Path) -> None:
+    root = _image_folder(tmp_path, per_class=8)
+    full = _module(root)
+    full.setup("fit")
+    half = _module(root, train_fraction=0.5, seed=3)
+    half.setup("fit")
+    train = half.datasets["train"]
+    assert len(train) == 12 and sorted(train.targets) == [0] * 4 + [1] * 4 + [2] * 4
+    assert set(train.samples) < set(full.datasets["train"].samples)
+    assert len(half.datasets["val"]) == len(full.datasets["val"]) == 24  # only the training split shrinks
+    again = _module(root, train_fraction=0.5, seed=4)  # another training seed: the same labelled images
+    again.setup("fit")
+    assert again.datasets["train"].samples == train.samples
+    other = _module(root, train_fraction=0.5, subset_seed=1)
+    other.setup("fit")
+    assert other.datasets["train"].samples != train.samples
+    tiny = _module(root, train_fraction=0.01)
+    tiny.setup("fit")
+    assert sorted(tiny.datasets["train"].targets) == [0, 1, 2]  # at least one image per class
+    with pytest.raises(ValueError, match="train_fraction must be in"):
+        _module(root, train_fraction=0.0)
+
+
 # ------------------------------------------------------------------------------------------------------ transforms
 def test_transform_output_shapes(tmp_path: Path) -> None:
     root = _image_folder(tmp_path) / "train"

@@ -136,6 +136,11 @@ class ImageFolderDataset(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
+    def restrict(self, indices: Sequence[int]) -> None:
+        """Keep only the samples at ``indices`` (in that order)."""
+        self.samples = [self.samples[i] for i in indices]
+        self.targets = [label for _, label in self.samples]
+
     def __getitem__(self, item: int | SeededIndex) -> tuple[Any, Any]:
         index, seed = split_index(item)
         path, label = self.samples[index]
@@ -151,6 +156,24 @@ class ImageFolderDataset(Dataset):
         return load_image(self.samples[index][0], as_pil=True, decoder=self.decoder)
 
 
+def class_balanced_subset(samples: Sequence[tuple[str, int]], fraction: float, *, seed: int = 0) -> list[int]:
+    """Indices of a seeded ``fraction`` of ``samples`` drawn per class (at least one image per class), in file
+    order: the labelled subsets of semi-supervised protocols (e.g. 1% / 10% of ImageNet's labels)."""
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"train_fraction must be in (0, 1], got {fraction}")
+    by_class: dict[int, list[int]] = {}
+    for index, (_, label) in enumerate(samples):
+        by_class.setdefault(label, []).append(index)
+    generator = torch.Generator().manual_seed(seed)
+    kept: list[int] = []
+    for label in sorted(by_class):
+        indices = by_class[label]
+        count = max(1, round(fraction * len(indices)))
+        order = torch.randperm(len(indices), generator=generator)[:count]
+        kept.extend(indices[i] for i in order.tolist())
+    return sorted(kept)
+
+
 class ImageFolderDataModule(VisliteDataModule):
     """Train / val / test ImageFolder splits under ``root`` (``root/<split>/<class>/*.jpg``) with timm-style transforms.
 
@@ -158,7 +181,9 @@ class ImageFolderDataModule(VisliteDataModule):
     error otherwise; when ``None`` it is set from the folders in ``setup``). The train transform takes timm
     ``create_transform``'s training arguments (``scale``, ``ratio``, ``hflip``, ``color_jitter``,
     ``auto_augment``, ``interpolation``, ``re_prob``, ``mean``, ``std``); the eval transform resizes to
-    ``input_size / crop_pct`` and centre-crops. ``test_split=None`` disables testing. Batch, worker and seed
+    ``input_size / crop_pct`` and centre-crops. ``test_split=None`` disables testing. ``train_fraction`` < 1
+    trains on a seeded, class-balanced share of the training split (:func:`class_balanced_subset`; the subset
+    depends on ``subset_seed`` only, so runs with different training seeds see the same images). Batch, worker and seed
     arguments are :class:`VisliteDataModule`'s (``batch_size`` is global).
     """
 
@@ -188,6 +213,8 @@ class ImageFolderDataModule(VisliteDataModule):
         persistent_workers: bool = True,
         seed: int = 0,
         drop_last_train: bool = True,
+        train_fraction: float = 1.0,
+        subset_seed: int = 0,
     ) -> None:
         super().__init__(
             batch_size=batch_size,
@@ -224,6 +251,10 @@ class ImageFolderDataModule(VisliteDataModule):
             crop_pct=crop_pct,
         )
         self.classes: list[str] = []
+        if not 0.0 < float(train_fraction) <= 1.0:
+            raise ValueError(f"train_fraction must be in (0, 1], got {train_fraction}")
+        self.train_fraction = float(train_fraction)
+        self.subset_seed = int(subset_seed)
 
     def _split_dir(self, split: str) -> Path:
         root = Path(self.root)
@@ -267,4 +298,7 @@ class ImageFolderDataModule(VisliteDataModule):
                 classes=self.classes,
                 decoder=self.decoder,
             )
+            if split == "train" and self.train_fraction < 1.0:
+                dataset = datasets[split]
+                dataset.restrict(class_balanced_subset(dataset.samples, self.train_fraction, seed=self.subset_seed))
         return datasets

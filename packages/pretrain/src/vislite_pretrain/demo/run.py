@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,28 +18,10 @@ from omegaconf import OmegaConf
 from vislite_common.data.classification import ImageFolderDataset
 from vislite_common.data.transforms import build_classification_transform
 from vislite_pretrain.demo.plots import reconstruction_grid, training_curves
+from vislite_pretrain.demo.stages import last_checkpoint, run_stage
 from vislite_pretrain.mae_lite.loading import load_mae_lite
 
 STAGES = ("pretrain", "finetune", "linprobe", "scratch")
-
-
-def run_stage(name: str, overrides: list[str], out: Path, data_dir: Path, extra: list[str]) -> dict[str, float]:
-    """Run one ``vislite-pretrain`` job into ``out/name`` and return its metrics."""
-    run_dir = out / name
-    command = [
-        sys.executable,
-        "-m",
-        "vislite_pretrain.train",
-        *overrides,
-        f"hydra.run.dir={run_dir}",
-        f"paths.data_dir={data_dir}",
-        *extra,
-    ]
-    print(f"\n=== {name}: vislite-pretrain {' '.join(overrides)}", flush=True)
-    start = time.time()
-    subprocess.run(command, check=True)
-    print(f"=== {name} took {time.time() - start:.0f} s", flush=True)
-    return json.loads((run_dir / "metrics.json").read_text())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -58,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     out, data_dir = args.out.resolve(), args.data_dir.resolve()
     extra = [*(["trainer.precision=32"] if args.exact else []), *args.overrides]
-    ckpt = out / "pretrain" / "checkpoints" / "last.ckpt"
+    ckpt = last_checkpoint(out, "pretrain")
 
     start = time.time()
     metrics = {"pretrain": run_stage("pretrain", ["experiment=demo_pretrain"], out, data_dir, extra)}

@@ -16,6 +16,7 @@ The encoder's output is the normalised class token (``forward_head(..., pre_logi
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import timm
@@ -67,7 +68,12 @@ def init_moco_vit(encoder: nn.Module, *, stop_grad_conv1: bool = False) -> nn.Mo
     return encoder
 
 
-def build_moco_vit(name: str = "vislite_vit_tiny", *, img_size: int = 224, stop_grad_conv1: bool = False) -> nn.Module:
-    """A headless vislite ViT (class-token output, final ``norm``) with MoCo-v3's initialisation."""
-    encoder = timm.create_model(name, num_classes=0, img_size=img_size, global_pool="token", fc_norm=False)
+def build_moco_vit(
+    name: str = "vislite_vit_tiny", *, img_size: int = 224, stop_grad_conv1: bool = False, **model_kwargs: Any
+) -> nn.Module:
+    """A headless vislite ViT (class-token output, final ``norm``) with MoCo-v3's initialisation; ``model_kwargs``
+    go to ``timm.create_model`` (e.g. ``patch_size``, ``embed_dim`` of a test variant)."""
+    encoder = timm.create_model(
+        name, num_classes=0, img_size=img_size, global_pool="token", fc_norm=False, **model_kwargs
+    )
     return init_moco_vit(encoder, stop_grad_conv1=stop_grad_conv1)

@@ -20,6 +20,7 @@ State-dict keys: ``base_encoder.*`` (a plain timm ViT), ``base_projector.*``, ``
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import torch
 from torch import nn
@@ -102,9 +103,11 @@ def build_mocov3(
     mlp_dim: int = 4096,
     temperature: float = 0.2,
     stop_grad_conv1: bool = False,
+    **encoder_kwargs: Any,
 ) -> MoCoV3:
-    """MoCo-v3 over a vislite ViT: ``dim``-d output, ``mlp_dim`` hidden units, optional frozen patch projection."""
-    encoder = build_moco_vit(encoder_name, img_size=img_size, stop_grad_conv1=stop_grad_conv1)
+    """MoCo-v3 over a vislite ViT: ``dim``-d output, ``mlp_dim`` hidden units, optional frozen patch projection;
+    ``encoder_kwargs`` go to the encoder's ``timm.create_model``."""
+    encoder = build_moco_vit(encoder_name, img_size=img_size, stop_grad_conv1=stop_grad_conv1, **encoder_kwargs)
     width = encoder.num_features
     return MoCoV3(
         encoder=encoder,
