@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 import torch
 
-from vislite_pretrain.mae_lite.loading import STUDENT_PREFIX
+from vislite_pretrain.mae_keys import STUDENT_PREFIX
 
 log = logging.getLogger(__name__)
 

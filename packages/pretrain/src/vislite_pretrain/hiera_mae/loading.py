@@ -31,36 +31,20 @@ from vislite_common.checkpoint import (
     export_backbone,
     extract_state_dict,
     load_into,
-    remap_state_dict,
     resize_pos_embed,
     safe_load,
 )
 from vislite_pretrain.hiera_mae.model import HieraMAE, create_hiera_mae
+from vislite_pretrain.mae_keys import to_mae_keys
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_KEYS = ("model_state", *STATE_DICT_KEYS)
 """Where the weights live in a checkpoint container: Hiera's ``model_state`` first, then the usual ones."""
-WRAPPERS = ("module.", "_orig_mod.")
-"""Prefixes added by DDP and ``torch.compile``, stripped wherever they lead a key."""
-SUBTREES = ("model.", "student.")
-"""The MAE inside a training wrapper (MAE-Lite's and vislite's ``model``) and inside the distillation module."""
 MAE_KEYS = ("multi_scale_fusion_heads.", "mask_token", "decoder_")
 """Key prefixes of the MAE outside its encoder."""
 ENCODER_RENAMES = {"encoder_norm.": "head.norm.", "norm.": "head.norm.", "head.projection.": "head.fc."}
 """Reference (facebookresearch/hiera) encoder names -> timm's, as timm's own Hiera checkpoint filter maps them."""
-
-
-def _subtree(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    """Keep only the keys under ``prefix`` (prefix removed) when there are any; log what is dropped."""
-    if not any(k.startswith(prefix) for k in state):
-        return state
-    dropped = sorted({k.split(".", 1)[0] for k in state if not k.startswith(prefix)})
-    if dropped:
-        log.info("ignoring checkpoint entries outside %s: %s", prefix.rstrip("."), dropped)
-    return remap_state_dict(
-        {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}, strip_prefixes=WRAPPERS
-    )
 
 
 def _encoder_key(key: str) -> str:
@@ -76,16 +60,7 @@ def to_vislite_keys(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.T
     Wrapper prefixes are stripped; a ``model.`` and then a ``student.`` subtree, when present, is all that is
     kept; reference encoder keys get ``encoder.`` with ``encoder_norm`` -> ``encoder.head.norm``.
     """
-    state = remap_state_dict(state_dict, strip_prefixes=WRAPPERS)
-    for prefix in SUBTREES:
-        state = _subtree(state, prefix)
-    out: dict[str, torch.Tensor] = {}
-    for key, value in state.items():
-        new = key if key.startswith(("encoder.", *MAE_KEYS)) else f"encoder.{_encoder_key(key)}"
-        if new in out:
-            raise CheckpointError(f"checkpoint holds {new!r} twice (in the reference and in vislite's layout)")
-        out[new] = value
-    return out
+    return to_mae_keys(state_dict, outside_encoder=MAE_KEYS, rename_encoder_key=_encoder_key)
 
 
 def to_reference_keys(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

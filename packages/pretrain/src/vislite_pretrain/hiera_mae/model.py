@@ -34,6 +34,7 @@ from torch import nn
 import vislite_common  # noqa: F401  (registers the vislite backbones in timm)
 from vislite_common.backbones.hiera import Hiera
 from vislite_common.backbones.interface import parameter_layer_ids
+from vislite_pretrain.mae_keys import create_named
 from vislite_pretrain.mae_lite.masking import make_masking
 from vislite_pretrain.mae_lite.model import masked_mse
 
@@ -380,8 +381,4 @@ HIERA_MAE_MODELS: dict[str, Callable[..., HieraMAE]] = {
 
 def create_hiera_mae(name: str, **kwargs: Any) -> HieraMAE:
     """Build a model of :data:`HIERA_MAE_MODELS` by name (``create_hiera_mae("mae_hiera_tiny46", img_size=96)``)."""
-    try:
-        factory = HIERA_MAE_MODELS[name]
-    except KeyError:
-        raise KeyError(f"unknown Hiera MAE model {name!r}; available: {sorted(HIERA_MAE_MODELS)}") from None
-    return factory(**kwargs)
+    return create_named(HIERA_MAE_MODELS, name, "Hiera MAE", **kwargs)

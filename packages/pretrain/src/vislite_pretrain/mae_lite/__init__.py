@@ -1,8 +1,8 @@
 """MAE-lite: MAE-Lite's masked autoencoder over vislite ViTs, its checkpoints and its speed options.
 
-    from vislite_pretrain.mae_lite import mae_vit_tiny_patch16
-    mae = mae_vit_tiny_patch16()                        # 224 px; mae_vit_tiny_patch16(img_size=96) for the demo
-    loss, pred, mask = mae(images, mask_ratio=0.75)     # pred [N, L, 16*16*3], mask [N, L] (1 = removed)
+from vislite_pretrain.mae_lite import mae_vit_tiny_patch16
+mae = mae_vit_tiny_patch16()                        # 224 px; mae_vit_tiny_patch16(img_size=96) for the demo
+loss, pred, mask = mae(images, mask_ratio=0.75)     # pred [N, L, 16*16*3], mask [N, L] (1 = removed)
 """
 
 from vislite_pretrain.mae_lite.loading import export_encoder, load_mae_lite, to_reference_keys, to_vislite_keys

@@ -26,10 +26,10 @@ from vislite_common.checkpoint import (
     export_backbone,
     extract_state_dict,
     load_into,
-    remap_state_dict,
     resize_pos_embed,
     safe_load,
 )
+from vislite_pretrain.mae_keys import to_mae_keys
 from vislite_pretrain.mae_lite.model import MaskedAutoencoderViT, create_mae
 from vislite_pretrain.mae_lite.pos_embed import sincos_pos_embed
 
@@ -37,12 +37,6 @@ log = logging.getLogger(__name__)
 
 DECODER_KEYS = ("mask_token", "decoder_")
 """Key prefixes of the MAE's decoder (everything else belongs to the encoder)."""
-WRAPPERS = ("module.", "_orig_mod.")
-"""Prefixes added by DDP and ``torch.compile``, stripped wherever they lead a key."""
-MODEL_PREFIX = "model."
-"""The attribute holding the MAE in MAE-Lite's training wrapper and in vislite's LightningModule."""
-STUDENT_PREFIX = "student."
-"""The attribute holding the student MAE in vislite's distillation wrapper (D-MAE, D²-MAE), beside its teacher."""
 
 
 def to_vislite_keys(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -52,21 +46,7 @@ def to_vislite_keys(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.T
     is kept (the rest, e.g. a distillation teacher, is logged and dropped), then likewise under ``student.`` (vislite's
     distillation wrapper); reference encoder keys get ``encoder.``.
     """
-    state = remap_state_dict(state_dict, strip_prefixes=WRAPPERS)
-    for prefix in (MODEL_PREFIX, STUDENT_PREFIX):
-        if any(k.startswith(prefix) for k in state):
-            dropped = sorted({k.split(".", 1)[0] for k in state if not k.startswith(prefix)})
-            if dropped:
-                log.info("ignoring checkpoint entries outside the MAE: %s", dropped)
-            inner = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-            state = remap_state_dict(inner, strip_prefixes=WRAPPERS)
-    out: dict[str, torch.Tensor] = {}
-    for key, value in state.items():
-        new = key if key.startswith(("encoder.", *DECODER_KEYS)) else f"encoder.{key}"
-        if new in out:
-            raise CheckpointError(f"checkpoint holds {new!r} twice (in the reference and in vislite's layout)")
-        out[new] = value
-    return out
+    return to_mae_keys(state_dict, outside_encoder=DECODER_KEYS)
 
 
 def to_reference_keys(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

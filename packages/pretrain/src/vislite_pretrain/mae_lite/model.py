@@ -28,6 +28,7 @@ from torch.nn import functional as F
 
 import vislite_common  # noqa: F401  (registers the vislite backbones in timm)
 from vislite_common.backbones.interface import parameter_layer_ids
+from vislite_pretrain.mae_keys import create_named
 from vislite_pretrain.mae_lite.masking import Masking, gather_tokens, make_masking
 from vislite_pretrain.mae_lite.pos_embed import sincos_pos_embed
 
@@ -424,8 +425,4 @@ MAE_MODELS: dict[str, Callable[..., MaskedAutoencoderViT]] = {
 
 def create_mae(name: str, **kwargs: Any) -> MaskedAutoencoderViT:
     """Build a model of :data:`MAE_MODELS` by name (``create_mae("mae_vit_tiny_patch16", img_size=96)``)."""
-    try:
-        factory = MAE_MODELS[name]
-    except KeyError:
-        raise KeyError(f"unknown MAE model {name!r}; available: {sorted(MAE_MODELS)}") from None
-    return factory(**kwargs)
+    return create_named(MAE_MODELS, name, "MAE", **kwargs)

@@ -43,4 +43,3 @@ def sincos_pos_embed(dim: int, grid_size: int | tuple[int, int], cls_token: bool
     (every sin/cos pair has unit norm) and sum ``17277.5542``.
     """
     return torch.from_numpy(get_2d_sincos_pos_embed(dim, grid_size, cls_token)).float().unsqueeze(0)
-
