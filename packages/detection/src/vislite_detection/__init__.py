@@ -1,0 +1,3 @@
+"""vislite-detection."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,152 @@
+"""FCOS (torchvision's implementation) with ResNet-50-FPN or ViT + simple feature pyramid backbones."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from functools import partial
+
+from torch import Tensor, nn
+from torchvision.models.detection import FCOS
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.fcos import FCOSClassificationHead, FCOSHead, FCOSRegressionHead
+
+from vislite_detection.models.registry import register_detector
+from vislite_detection.models.resnet_fpn import resnet50_fpn, tiny_resnet_fpn
+from vislite_detection.models.transform import DetectionTransform
+from vislite_detection.models.vit_fpn import vit_sfp
+from vislite_detection.models.weights import load_detector_weights
+
+FCOS_STRIDES = (8, 16, 32, 64, 128)
+
+
+class LabelledFCOS(FCOS):
+    """torchvision's FCOS for labels ``1..K`` (COCO's convention, 0 = background): column 0 is never detected.
+
+    FCOS has no background class, so its ``K + 1`` columns leave column 0 without targets; torchvision's
+    postprocessing would still report it. Here its scores are zeroed before thresholding.
+    """
+
+    def postprocess_detections(
+        self, head_outputs: dict[str, list[Tensor]], anchors: list[list[Tensor]], image_shapes: list[tuple[int, int]]
+    ) -> list[dict[str, Tensor]]:
+        masked = []
+        for logits in head_outputs["cls_logits"]:  # per level [N, HW, C]
+            logits = logits.clone()
+            logits[..., 0] = float("-inf")
+            masked.append(logits)
+        return super().postprocess_detections({**head_outputs, "cls_logits": masked}, anchors, image_shapes)
+
+
+def fcos_head(in_channels: int, num_classes: int, *, num_convs: int = 4, norm_groups: int = 32) -> FCOSHead:
+    """torchvision's FCOS head (one anchor point per location) with GroupNorm of ``norm_groups`` groups."""
+    if in_channels % norm_groups:
+        raise ValueError(f"head width {in_channels} is not divisible into {norm_groups} GroupNorm groups")
+    head = FCOSHead(in_channels, 1, num_classes, num_convs=num_convs)
+    norm = partial(nn.GroupNorm, norm_groups)
+    head.classification_head = FCOSClassificationHead(in_channels, 1, num_classes, num_convs, norm_layer=norm)
+    head.regression_head = FCOSRegressionHead(in_channels, 1, num_convs, norm_layer=norm)
+    return head
+
+
+def build_fcos(
+    *,
+    backbone: nn.Module,
+    num_classes: int,
+    strides: Sequence[int] = FCOS_STRIDES,
+    num_convs: int = 4,
+    norm_groups: int = 32,
+    center_sampling_radius: float = 1.5,
+    score_thresh: float = 0.05,
+    nms_thresh: float = 0.6,
+    detections_per_img: int = 100,
+    topk_candidates: int = 1000,
+    min_size: int | Sequence[int] | None = None,
+    max_size: int | None = None,
+    weights: str | os.PathLike | None = None,
+) -> LabelledFCOS:
+    """torchvision's FCOS over ``backbone`` (P3-P7 with one anchor point per location, anchor size = stride).
+
+    ``num_classes`` counts the class indices the head predicts: the COCO labels ``1..K`` need ``K + 1`` (index 0
+    is never a target). Defaults are COCO evaluation settings: score threshold 0.05 (torchvision's default is
+    0.2), NMS 0.6, 100 detections, top-1000 candidates per level. ``min_size`` / ``max_size`` resize inside the
+    model (``None``: the data module resizes). ``weights`` is a local file of the whole detector.
+    """
+    anchors = AnchorGenerator(tuple((int(s),) for s in strides), ((1.0,),) * len(strides))
+    head = fcos_head(backbone.out_channels, num_classes, num_convs=num_convs, norm_groups=norm_groups)
+    model = LabelledFCOS(
+        backbone,
+        num_classes,
+        anchor_generator=anchors,
+        head=head,
+        center_sampling_radius=center_sampling_radius,
+        score_thresh=score_thresh,
+        nms_thresh=nms_thresh,
+        detections_per_img=detections_per_img,
+        topk_candidates=topk_candidates,
+    )
+    model.transform = DetectionTransform(min_size=min_size, max_size=max_size)
+    if weights is not None:
+        load_detector_weights(model, weights)
+    return model
+
+
+@register_detector
+def fcos_resnet50_fpn(
+    *,
+    num_classes: int = 81,
+    weights_backbone: str | os.PathLike | None = None,
+    trainable_layers: int = 3,
+    **kwargs: object,
+) -> FCOS:
+    """FCOS R-50-FPN (torchvision's ``fcos_resnet50_fpn``: 32.3 M parameters with 91 classes)."""
+    backbone = resnet50_fpn(weights_backbone=weights_backbone, trainable_layers=trainable_layers, extra="p6p7")
+    return build_fcos(backbone=backbone, num_classes=num_classes, **kwargs)
+
+
+@register_detector
+def fcos_vit_tiny_sfp(
+    *,
+    num_classes: int = 81,
+    init: str | os.PathLike | None = None,
+    img_size: int = 224,
+    drop_path_rate: float = 0.1,
+    out_channels: int = 256,
+    **kwargs: object,
+) -> FCOS:
+    """FCOS over MAE-Lite's ViT-Tiny with a simple feature pyramid (P3-P5 from the stride-16 map, P6-P7 by convs)."""
+    backbone = vit_sfp(
+        name="vislite_vit_tiny",
+        init=init,
+        img_size=img_size,
+        drop_path_rate=drop_path_rate,
+        scale_factors=(2.0, 1.0, 0.5),
+        extra="p6p7",
+        out_channels=out_channels,
+    )
+    return build_fcos(backbone=backbone, num_classes=num_classes, **kwargs)
+
+
+@register_detector
+def test_fcos(*, num_classes: int = 9, **kwargs: object) -> FCOS:
+    """Tiny FCOS for tests and the embedded world: 16-128-wide ResNet, 32-channel FPN, 2-conv head towers (GN 8)."""
+    kwargs.setdefault("num_convs", 2)
+    kwargs.setdefault("norm_groups", 8)  # 4 channels per group: P7 of a 128 px image is 1x1
+    return build_fcos(backbone=tiny_resnet_fpn(out_channels=32, extra="p6p7"), num_classes=num_classes, **kwargs)
+
+
+@register_detector
+def test_fcos_vit(*, num_classes: int = 9, init: str | os.PathLike | None = None, **kwargs: object) -> FCOS:
+    """Tiny FCOS over the 4-block test ViT (patch 8, so P3 is its 2x upsampled map), for tests."""
+    backbone = vit_sfp(
+        name="test_vislite_vit",
+        init=init,
+        img_size=32,
+        drop_path_rate=0.0,
+        scale_factors=(1.0, 0.5),
+        extra="p6p7",
+        out_channels=32,
+    )
+    kwargs.setdefault("num_convs", 1)
+    kwargs.setdefault("norm_groups", 8)
+    return build_fcos(backbone=backbone, num_classes=num_classes, strides=(8, 16, 32, 64), **kwargs)

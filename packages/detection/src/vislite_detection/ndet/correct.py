@@ -1,0 +1,117 @@
+"""NDet's Bayesian-filter box correction: a noisy box fused with the teacher's confident, overlapping predictions.
+
+For a noisy ground-truth box g of class c and teacher predictions bᵢ with scores sᵢ::
+
+    wᵢ = 1[IoU(bᵢ, g) > iou_thr] · sᵢ        (sᵢ < score_thr counts as 0)
+    ĝ  = (g + Σᵢ wᵢ bᵢ) / (1 + Σᵢ wᵢ)           coordinate-wise
+
+so g keeps unit weight: with no confident overlapping prediction it is returned unchanged. ĝ is a convex
+combination of g and the bᵢ, so it has positive width and height whenever g does (predictions with inverted
+corners are never used: their IoU is 0).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torchvision.ops import box_iou
+
+IOU_THR = 0.7
+SCORE_THR = 0.05
+
+
+def _check_boxes(name: str, boxes: Tensor) -> None:
+    if boxes.ndim != 2 or boxes.shape[-1] != 4:
+        raise ValueError(f"{name} must have shape [N, 4] (x1, y1, x2, y2), got {tuple(boxes.shape)}")
+
+
+def fusion_weights(iou: Tensor, scores: Tensor, *, iou_thr: float = IOU_THR, score_thr: float = SCORE_THR) -> Tensor:
+    """wᵢ = 1[IoU > iou_thr] · 1[s ≥ score_thr] · s, elementwise (any matching shapes)."""
+    return torch.where((iou > iou_thr) & (scores >= score_thr), scores, torch.zeros_like(scores))
+
+
+def fuse(gt_boxes: Tensor, weighted_sum: Tensor, total_weight: Tensor) -> Tensor:
+    """ĝ = (g + Σ wᵢ bᵢ) / (1 + Σ wᵢ) from ``weighted_sum`` [G, 4] = Σ wᵢ bᵢ and ``total_weight`` [G] = Σ wᵢ.
+
+    A fused box that came out degenerate through rounding (never in exact arithmetic) falls back to g.
+    """
+    fused = (gt_boxes + weighted_sum) / (1.0 + total_weight[:, None])
+    valid = (fused[:, 2] > fused[:, 0]) & (fused[:, 3] > fused[:, 1])
+    return torch.where(valid[:, None], fused, gt_boxes)
+
+
+def correct_boxes(
+    gt_boxes: Tensor,
+    gt_labels: Tensor,
+    pred_boxes: Tensor,
+    pred_cls_prob: Tensor,
+    pred_ctr_prob: Tensor,
+    iou_thr: float = IOU_THR,
+    score_thr: float = SCORE_THR,
+) -> Tensor:
+    """Correct noisy boxes with a one-stage teacher's pre-NMS predictions (NDet's FCOS rule).
+
+    Args:
+        gt_boxes: [G, 4] noisy boxes, x1 y1 x2 y2.
+        gt_labels: [G] class indices into the columns of ``pred_cls_prob``.
+        pred_boxes: [P, 4] decoded teacher boxes, x1 y1 x2 y2 (all locations, before NMS).
+        pred_cls_prob: [P, C] class probabilities (after the sigmoid).
+        pred_ctr_prob: [P] or [P, 1] centerness probabilities (after the sigmoid).
+        iou_thr: a prediction counts only if its IoU with the box is strictly above this.
+        score_thr: predictions with sᵢ = σ(cls of g's class) · σ(ctr) below this are dropped.
+
+    Returns:
+        [G, 4] corrected boxes, in the dtype of ``gt_boxes``.
+    """
+    _check_boxes("gt_boxes", gt_boxes)
+    _check_boxes("pred_boxes", pred_boxes)
+    num_preds = pred_boxes.shape[0]
+    if pred_cls_prob.ndim != 2 or pred_cls_prob.shape[0] != num_preds:
+        raise ValueError(f"pred_cls_prob must have shape [{num_preds}, C], got {tuple(pred_cls_prob.shape)}")
+    ctr = pred_ctr_prob.reshape(-1)
+    if ctr.shape[0] != num_preds:
+        raise ValueError(f"pred_ctr_prob must hold {num_preds} values, got {tuple(pred_ctr_prob.shape)}")
+    if gt_labels.shape != gt_boxes.shape[:1]:
+        raise ValueError(f"gt_labels must have shape [{gt_boxes.shape[0]}], got {tuple(gt_labels.shape)}")
+    if gt_boxes.shape[0] == 0 or num_preds == 0:
+        return gt_boxes.clone()
+    if int(gt_labels.max()) >= pred_cls_prob.shape[1] or int(gt_labels.min()) < 0:
+        raise ValueError(f"gt_labels must index the {pred_cls_prob.shape[1]} columns of pred_cls_prob")
+    boxes = pred_boxes.to(gt_boxes.dtype)
+    scores = (pred_cls_prob[:, gt_labels] * ctr[:, None]).t().to(gt_boxes.dtype)  # [G, P]
+    valid = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])  # inverted or empty predictions never count
+    iou = torch.where(valid[None, :], box_iou(gt_boxes, boxes), torch.zeros((), dtype=boxes.dtype))  # [G, P]
+    weights = fusion_weights(iou, scores, iou_thr=iou_thr, score_thr=score_thr)  # [G, P]
+    return fuse(gt_boxes, weights @ boxes, weights.sum(dim=1))
+
+
+def correct_boxes_per_gt(
+    gt_boxes: Tensor,
+    cand_boxes: Tensor,
+    cand_scores: Tensor,
+    iou_thr: float = IOU_THR,
+    score_thr: float = SCORE_THR,
+) -> Tensor:
+    """The same fusion with per-box candidates: ``cand_boxes`` [G, R, 4] and ``cand_scores`` [G, R] (e.g. a
+    two-stage teacher's class-specific refinements of its proposals, scored for each box's class)."""
+    _check_boxes("gt_boxes", gt_boxes)
+    if cand_boxes.ndim != 3 or cand_boxes.shape[0] != gt_boxes.shape[0] or cand_boxes.shape[-1] != 4:
+        raise ValueError(f"cand_boxes must have shape [{gt_boxes.shape[0]}, R, 4], got {tuple(cand_boxes.shape)}")
+    if cand_scores.shape != cand_boxes.shape[:2]:
+        raise ValueError(f"cand_scores must have shape {tuple(cand_boxes.shape[:2])}, got {tuple(cand_scores.shape)}")
+    if gt_boxes.shape[0] == 0 or cand_boxes.shape[1] == 0:
+        return gt_boxes.clone()
+    boxes, scores = cand_boxes.to(gt_boxes.dtype), cand_scores.to(gt_boxes.dtype)
+    iou = pairwise_iou(gt_boxes[:, None, :].expand_as(boxes), boxes)  # [G, R]
+    weights = fusion_weights(iou, scores, iou_thr=iou_thr, score_thr=score_thr)
+    return fuse(gt_boxes, torch.einsum("gr,grk->gk", weights, boxes), weights.sum(dim=1))
+
+
+def pairwise_iou(a: Tensor, b: Tensor) -> Tensor:
+    """IoU of corresponding boxes ``a[..., i]`` and ``b[..., i]`` (shapes [..., 4]); 0 for empty unions."""
+    wh = (torch.minimum(a[..., 2:], b[..., 2:]) - torch.maximum(a[..., :2], b[..., :2])).clamp(min=0)
+    inter = wh[..., 0] * wh[..., 1]
+    area_a = (a[..., 2] - a[..., 0]).clamp(min=0) * (a[..., 3] - a[..., 1]).clamp(min=0)
+    area_b = (b[..., 2] - b[..., 0]).clamp(min=0) * (b[..., 3] - b[..., 1]).clamp(min=0)
+    union = area_a + area_b - inter
+    return torch.where(union > 0, inter / union.clamp(min=1e-12), torch.zeros_like(union))
