@@ -1,0 +1,1 @@
+"""``vislite-track-demo``: train the tracker on the embedded world and evaluate it against a baseline."""

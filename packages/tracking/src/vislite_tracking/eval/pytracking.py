@@ -1,0 +1,99 @@
+"""The pytracking analysis convention (``pytracking/analysis/extract_results.py``; OSTrack ships the same file).
+
+Per sequence: the first predicted box is replaced by the ground truth; predicted boxes of zero width or height
+take the previous box; frames whose ground truth has w or h <= 0 (and, on LaSOT, frames marked fully occluded
+or out of view) are invalid: IoU -1, centre error +inf, normalised error -1 (so it passes every normalised
+threshold, as in the original) except on LaSOT where invisible frames get +inf. Every frame stays in the
+denominator. Success counts IoU > t (strict) on 21 thresholds ``arange(0, 1.05, 0.05)``, so a perfect tracker
+reaches AUC 20/21 = 95.24; precision is read at 20 px and normalised precision at 0.20.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from vislite_tracking.eval.boxes import center_error, pytracking_iou, pytracking_norm_center_error
+from vislite_tracking.eval.curves import Curves, EvaluationError, Thresholds, curves_from_errors, threshold_index
+
+# torch.arange, as in the original: its values differ from numpy's in the last bit at 0.65 and 0.75
+THRESHOLDS = Thresholds(
+    overlap=torch.arange(0.0, 1.0 + 0.05, 0.05, dtype=torch.float64).numpy(),
+    center=torch.arange(0, 51, dtype=torch.float64).numpy(),
+    norm_center=(torch.arange(0, 51, dtype=torch.float64) / 100.0).numpy(),
+)
+
+
+@dataclass(frozen=True)
+class FrameErrors:
+    """Per-frame IoU, centre error (px) and normalised centre error after the invalid-frame rules; ``valid`` mask."""
+
+    overlap: np.ndarray
+    center: np.ndarray
+    norm_center: np.ndarray
+    valid: np.ndarray
+
+
+def _fix_length(pred: np.ndarray, n: int, dataset: str, name: str) -> np.ndarray:
+    if len(pred) > n:  # e.g. LaSOT monkey-17: some trackers report more frames than annotated
+        return pred[:n]
+    if len(pred) < n:
+        if dataset == "lasot":
+            raise EvaluationError(f"sequence {name!r}: {len(pred)} predicted boxes for {n} annotated frames")
+        warnings.warn(
+            f"sequence {name!r}: {len(pred)} predicted boxes for {n} frames; padding with zero boxes", stacklevel=3
+        )
+        return np.concatenate([pred, np.zeros((n - len(pred), 4))])
+    return pred
+
+
+def frame_errors(
+    pred: np.ndarray, gt: np.ndarray, *, dataset: str, name: str, visible: np.ndarray | None = None
+) -> FrameErrors:
+    """pytracking's ``calc_seq_err_robust`` on (N, 4) boxes; ``visible`` is passed for LaSOT only."""
+    pred = np.array(pred, dtype=np.float64)
+    gt = np.asarray(gt, dtype=np.float64)
+    if np.isnan(pred).any() or (pred[:, 2:] < 0).any():
+        raise EvaluationError(f"sequence {name!r}: predicted boxes contain NaN or a negative width/height")
+    if np.isnan(gt).any():
+        raise EvaluationError(f"sequence {name!r}: NaN in the ground truth (not scorable, e.g. GOT-10k test)")
+    for i in range(1, min(len(pred), len(gt))):
+        if (pred[i, 2:] == 0).any():
+            pred[i] = pred[i - 1]
+    pred = _fix_length(pred, len(gt), dataset, name)
+    pred[0] = gt[0]
+    valid = (gt[:, 2:] > 0).all(axis=1)
+    if visible is not None:
+        valid &= np.asarray(visible, dtype=bool)
+    center = center_error(pred, gt)
+    norm_center = pytracking_norm_center_error(pred, gt)
+    overlap = pytracking_iou(pred, gt)
+    center[~valid] = np.inf
+    norm_center[~valid] = -1.0
+    overlap[~valid] = -1.0
+    if dataset == "lasot" and visible is not None:
+        norm_center[~visible] = np.inf
+        center[~visible] = np.inf
+    if np.isnan(overlap).any():
+        raise EvaluationError(f"sequence {name!r}: NaN overlap (a predicted box without area)")
+    return FrameErrors(overlap, center, norm_center, valid)
+
+
+def sequence_curves(errors: FrameErrors) -> Curves:
+    """Curves over all frames of the sequence (invalid ones count as failures, except the -1 normalised errors)."""
+    return curves_from_errors(errors.overlap, errors.center, errors.norm_center, THRESHOLDS, len(errors.overlap))
+
+
+def scores(curves: Curves) -> dict[str, float]:
+    """AUC (mean of the success curve), P@20 px, normalised P@0.20, OP50 and OP75, in percent."""
+    index = threshold_index(THRESHOLDS.overlap, 0.5), threshold_index(THRESHOLDS.overlap, 0.75)
+    return {
+        "auc": 100.0 * float(curves.success.mean()),
+        "precision": 100.0 * float(curves.precision[threshold_index(THRESHOLDS.center, 20.0)]),
+        "norm_precision": 100.0 * float(curves.norm_precision[threshold_index(THRESHOLDS.norm_center, 0.2)]),
+        "op50": 100.0 * float(curves.success[index[0]]),
+        "op75": 100.0 * float(curves.success[index[1]]),
+    }

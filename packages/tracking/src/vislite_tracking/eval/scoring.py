@@ -1,0 +1,116 @@
+"""``evaluate``: score a results folder against ground truth under one toolkit's convention.
+
+All scores are percentages. ``auc``, ``precision`` and ``norm_precision`` (plus ``op50`` / ``op75``) follow
+the chosen convention (``pytracking``, ``got10k`` or ``pysot``; see those modules); on GOT-10k, ``ao``,
+``sr50`` and ``sr75`` always follow GOT-10k's own definition (frame-weighted over frames 2..N with
+``cover > 0``), which the other toolkits do not compute. ``fps`` is the mean over sequences of mean(1 / t)
+from the timing files, when present.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence as Seq
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from vislite_tracking.data.sequence import Sequence
+from vislite_tracking.eval import got10k_toolkit, pysot_toolkit, pytracking
+from vislite_tracking.eval.curves import Curves, EvaluationError, Thresholds
+from vislite_tracking.eval.results import Run, frames_per_second, load_runs
+
+CONVENTIONS: dict[str, Thresholds] = {
+    "pytracking": pytracking.THRESHOLDS,
+    "got10k": got10k_toolkit.THRESHOLDS,
+    "pysot": pysot_toolkit.THRESHOLDS,
+}
+DATASETS: tuple[str, ...] = ("lasot", "got10k", "otb")
+
+
+def _run_curves(run: Run, seq: Sequence, dataset: str, convention: str) -> Curves:
+    if convention == "pytracking":
+        visible = seq.visible if dataset == "lasot" else None  # only pytracking's LaSOT carries visibility
+        errors = pytracking.frame_errors(run.boxes, seq.boxes, dataset=dataset, name=seq.name, visible=visible)
+        return pytracking.sequence_curves(errors)
+    if convention == "pysot":
+        present = seq.visible if dataset == "lasot" else None  # pysot's LaSOT ``absent`` list
+        return pysot_toolkit.sequence_curves(run.boxes, seq.boxes, name=seq.name, present=present)
+    return got10k_toolkit.sequence_curves(run.boxes, seq.boxes, name=seq.name)
+
+
+def _frame_size(seq: Sequence) -> tuple[int, int]:
+    if seq.frame_size is not None:
+        return seq.frame_size
+    with Image.open(seq.frames[0]) as image:
+        return image.size
+
+
+def _got10k_ious(runs: list[Run], seq: Sequence) -> np.ndarray:
+    cover = seq.cover if seq.cover is not None else seq.visible.astype(np.int64)
+    size = _frame_size(seq)
+    return np.concatenate(
+        [
+            got10k_toolkit.got10k_frame_ious(r.boxes, seq.boxes, cover=cover, frame_size=size, name=seq.name)
+            for r in runs
+        ]
+    )
+
+
+def _scores(curves: Curves, convention: str) -> dict[str, float]:
+    modules = {"pytracking": pytracking, "got10k": got10k_toolkit, "pysot": pysot_toolkit}
+    return modules[convention].scores(curves)
+
+
+def _curves_json(curves: Curves, thresholds: Thresholds) -> dict[str, dict[str, list[float]]]:
+    pairs = {
+        "success": (thresholds.overlap, curves.success),
+        "precision": (thresholds.center, curves.precision),
+        "norm_precision": (thresholds.norm_center, curves.norm_precision),
+    }
+    return {k: {"thresholds": t.tolist(), "values": (100.0 * v).tolist()} for k, (t, v) in pairs.items()}
+
+
+def _mean_fps(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return float(np.mean(known)) if known else None
+
+
+def evaluate(
+    sequences: Seq[Sequence], results_dir: str | os.PathLike, *, dataset: str, convention: str = "pytracking"
+) -> dict[str, Any]:
+    """Scores of the results in ``results_dir`` on ``sequences``: overall, per sequence, and the mean curves."""
+    if convention not in CONVENTIONS:
+        raise ValueError(f"unknown convention {convention!r}; expected one of {sorted(CONVENTIONS)}")
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; expected one of {list(DATASETS)}")
+    if not sequences:
+        raise EvaluationError(f"no sequences to evaluate against {results_dir}")
+    results_dir = Path(results_dir)
+    per_sequence: dict[str, dict[str, Any]] = {}
+    all_curves, all_ious = [], []
+    for seq in sequences:
+        runs = load_runs(results_dir, seq.name)
+        curves = Curves.mean([_run_curves(run, seq, dataset, convention) for run in runs])
+        entry: dict[str, Any] = {**_scores(curves, convention), "length": len(seq)}
+        entry["fps"] = _mean_fps([frames_per_second(run.times) for run in runs])
+        if dataset == "got10k":
+            ious = _got10k_ious(runs, seq)
+            entry.update(got10k_toolkit.ao_sr(ious))
+            all_ious.append(ious)
+        per_sequence[seq.name] = entry
+        all_curves.append(curves)
+    mean_curves = Curves.mean(all_curves)
+    out: dict[str, Any] = {"dataset": dataset, "convention": convention, "num_sequences": len(sequences)}
+    out.update(_scores(mean_curves, convention))
+    out["fps"] = _mean_fps([entry["fps"] for entry in per_sequence.values()])
+    out["curves"] = _curves_json(mean_curves, CONVENTIONS[convention])
+    if dataset == "got10k":
+        ious = np.concatenate(all_ious)
+        out.update(got10k_toolkit.ao_sr(ious))
+        values = 100.0 * got10k_toolkit.ao_success_curve(ious)
+        out["curves"]["ao_success"] = {"thresholds": got10k_toolkit.AO_THRESHOLDS.tolist(), "values": values.tolist()}
+    out["sequences"] = per_sequence
+    return out

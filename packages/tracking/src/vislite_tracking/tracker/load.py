@@ -1,0 +1,46 @@
+"""``load_tracker(checkpoint)``: a ready tracker from a vislite training checkpoint or a released OSTrack file."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from vislite_common.checkpoint import CheckpointError, load_into
+from vislite_tracking.model.build import build_ostrack
+from vislite_tracking.model.weights import tracker_state_dict
+from vislite_tracking.tracker.ostrack_tracker import OSTracker
+
+
+def load_network(checkpoint: str | os.PathLike, **overrides: Any):
+    """The :class:`~vislite_tracking.model.OSTrack` stored in ``checkpoint``, in eval mode.
+
+    ``overrides`` replace build arguments (e.g. ``backbone``, ``ce_keep_ratio``); released checkpoints use
+    OSTrack's defaults and the sizes read off their tensors. Every key must match.
+    """
+    state, build_args = tracker_state_dict(checkpoint)
+    if build_args is None and "backbone" not in overrides:
+        raise CheckpointError(
+            f"{checkpoint} holds weights but not the network's build arguments (key 'ostrack'); load it with "
+            f"load_tracker(path, backbone=..., template_size=..., search_size=...) or use a training checkpoint"
+        )
+    args = {**(build_args or {}), **overrides}
+    network = build_ostrack(drop_path_rate=0.0, **args)
+    load_into(network, state)
+    return network.eval()
+
+
+def load_tracker(
+    checkpoint: str | os.PathLike,
+    *,
+    template_factor: float = 2.0,
+    search_factor: float = 4.0,
+    threads: int | None = None,
+    **overrides: Any,
+) -> OSTracker:
+    """A tracker with ``initialize(image, box_xywh)`` and ``track(image) -> box_xywh`` from ``checkpoint``.
+
+    Accepts vislite Lightning checkpoints (``last.ckpt``), plain :class:`OSTrack` state dicts saved with their
+    ``ostrack`` build arguments, and released OSTrack / MAE-Lite tracking checkpoints (``{"net": ...}``).
+    """
+    network = load_network(checkpoint, **overrides)
+    return OSTracker(network=network, template_factor=template_factor, search_factor=search_factor, threads=threads)
