@@ -12,10 +12,11 @@ STAMP := $(VENV)/.vislite-installed
 
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: setup demo study test test-fast lint bench standalone clean help
+.PHONY: setup demo demo-detection demo-segmentation demo-tracking study test test-fast lint bench standalone clean help
 
 help:
 	@echo "make demo   - set up .venv and run the main job on the embedded data"
+	@echo "make demo-detection / demo-segmentation / demo-tracking - the other packages' demos"
 	@echo "make study  - the pre-training study (MAE-lite vs MoCo-v3 vs D-MAE; about 30 min on 2 cores)"
 	@echo "make test   - set up .venv and run every package's tests plus the standalone-install check"
 	@echo "make bench  - run the benchmarks (ratios against references measured in the same run)"
@@ -38,6 +39,15 @@ setup: $(STAMP)
 
 demo: setup
 	$(BIN)/vislite-pretrain-demo --out outputs/demo --data-dir data
+
+demo-detection: setup
+	$(BIN)/vislite-det-demo --out outputs/demo-detection --data-dir data
+
+demo-segmentation: setup
+	$(BIN)/vislite-seg-demo --out outputs/demo-segmentation --data-dir data
+
+demo-tracking: setup
+	$(BIN)/vislite-track-demo --out outputs/demo-tracking --data-dir data
 
 study: setup
 	$(BIN)/vislite-pretrain-study --out outputs/study --data-dir data
