@@ -1,0 +1,1 @@
+"""Hydra configs of vislite-segmentation, shipped as package data (``pkg://vislite_segmentation.configs``)."""

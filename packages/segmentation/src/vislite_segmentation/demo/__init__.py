@@ -1,0 +1,1 @@
+"""``vislite-seg-demo``: train Semantic FPN on the embedded world, report mIoU against a baseline, save overlays."""

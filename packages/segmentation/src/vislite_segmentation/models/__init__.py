@@ -1,0 +1,18 @@
+"""Segmentation models: ViT backbone, feature-pyramid neck, decode heads, the encoder-decoder and its builders."""
+
+from vislite_segmentation.models.backbone import ViTBackbone, build_vit_backbone
+from vislite_segmentation.models.heads import FCNHead, FPNHead, UPerHead
+from vislite_segmentation.models.neck import FeaturePyramidNeck
+from vislite_segmentation.models.segmentor import EncoderDecoder
+from vislite_segmentation.models.weights import load_backbone_weights
+
+__all__ = [
+    "EncoderDecoder",
+    "FCNHead",
+    "FPNHead",
+    "FeaturePyramidNeck",
+    "UPerHead",
+    "ViTBackbone",
+    "build_vit_backbone",
+    "load_backbone_weights",
+]

@@ -1,0 +1,61 @@
+"""Backbone weights from local files: vislite pre-training / fine-tuning / segmentation checkpoints, released
+MAE-Lite checkpoints and plain timm state dicts.
+
+The container and wrapper handling (``state_dict`` / ``model`` entries, ``module.`` / ``model.`` /
+``_orig_mod.`` / ``backbone.`` prefixes, position-table resizing, key checks) is vislite-common's
+(:mod:`vislite_common.checkpoint`); this module only maps the encoder part of each layout onto a timm ViT.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+
+from vislite_common.checkpoint import (
+    adapt_state_dict_to_model,
+    extract_state_dict,
+    load_into,
+    remap_state_dict,
+    safe_load,
+)
+
+log = logging.getLogger(__name__)
+
+NOT_ENCODER = ("mask_token", "decoder_", "head.", "fc_norm.", "neck.", "decode_head.", "auxiliary_head.")
+"""Key prefixes that never belong to the encoder: an MAE decoder, a classifier, a segmentation neck or head."""
+SUBTREES = ("student.", "encoder.", "vit.")
+"""Sub-modules holding the encoder: a distilled student, vislite's MAE encoder, the segmentation wrapper's ViT."""
+FRESH_OK = ("norm.", "fc_norm.", "head.")
+"""Encoder keys a segmentation backbone may lack (final norm and classifier are unused by dense heads)."""
+
+
+def encoder_state(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The encoder entries of a (prefix-stripped) state dict, with the encoder's own key names.
+
+    ``student.*`` (vislite distillation), ``encoder.*`` (vislite MAE) and ``vit.*`` (segmentation checkpoints)
+    subtrees are unwrapped; an MAE decoder, classifier heads and segmentation necks/heads are dropped.
+    """
+    out = dict(state)
+    for prefix in SUBTREES:
+        if any(k.startswith(prefix) for k in out):
+            out = remap_state_dict({k[len(prefix) :]: v for k, v in out.items() if k.startswith(prefix)})
+    return {k: v for k, v in out.items() if not k.startswith(NOT_ENCODER)}
+
+
+def load_backbone_weights(vit: nn.Module, path: str | os.PathLike) -> list[str]:
+    """Load the encoder found in ``path`` into the timm ViT ``vit``; return the keys left at initialisation.
+
+    The position table is resized to ``vit``'s grid. Layer-scale gammas (``ls1`` / ``ls2``) absent from the file
+    keep their initial value, and the final norm / classifier may be missing on either side; any other missing
+    or unexpected key, or a shape mismatch, raises :class:`~vislite_common.checkpoint.CheckpointError`.
+    """
+    state = encoder_state(remap_state_dict(extract_state_dict(safe_load(path))))
+    state = adapt_state_dict_to_model(state, vit)
+    layer_scale = tuple(k for k in vit.state_dict() if ".ls1." in k or ".ls2." in k)
+    missing, unexpected = load_into(vit, state, allow_missing=(*FRESH_OK, *layer_scale), allow_unexpected=FRESH_OK)
+    log.info("loaded backbone from %s (left at init: %s; unused: %s)", path, missing, unexpected)
+    return missing
