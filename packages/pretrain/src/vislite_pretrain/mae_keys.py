@@ -16,30 +16,17 @@ from typing import Any, TypeVar
 
 import torch
 
+from vislite_common.backbones.encoder_weights import WRAPPERS, keep_subtree
 from vislite_common.checkpoint import CheckpointError, remap_state_dict
 
 log = logging.getLogger(__name__)
 
 Model = TypeVar("Model")
 
-WRAPPERS = ("module.", "_orig_mod.")
-"""Prefixes added by DDP and ``torch.compile``, stripped wherever they lead a key."""
 MODEL_PREFIX = "model."
 """The attribute holding the MAE in MAE-Lite's training wrapper and in vislite's LightningModule."""
 STUDENT_PREFIX = "student."
 """The attribute holding the student MAE in vislite's distillation wrapper (D-MAE, D²-MAE), beside its teacher."""
-
-
-def keep_subtree(state: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    """The keys under ``prefix`` (prefix and wrappers removed) when there are any, else ``state`` unchanged."""
-    state = dict(state)
-    if not any(k.startswith(prefix) for k in state):
-        return state
-    dropped = sorted({k.split(".", 1)[0] for k in state if not k.startswith(prefix)})
-    if dropped:
-        log.info("ignoring checkpoint entries outside %s: %s", prefix.rstrip("."), dropped)
-    inner = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-    return remap_state_dict(inner, strip_prefixes=WRAPPERS)
 
 
 def to_mae_keys(

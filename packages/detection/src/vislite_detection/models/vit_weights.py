@@ -16,44 +16,23 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
 
 import torch
 from torch import nn
 
-from vislite_common.checkpoint import (
-    CheckpointError,
-    adapt_state_dict_to_model,
-    extract_state_dict,
-    load_into,
-    remap_state_dict,
-    safe_load,
-)
+from vislite_common.backbones.encoder_weights import NOT_ENCODER as ENCODER_NOT_ENCODER
+from vislite_common.backbones.encoder_weights import encoder_state_dict
+from vislite_common.checkpoint import CheckpointError, adapt_state_dict_to_model, load_into, safe_load
 
 log = logging.getLogger(__name__)
 
-WRAPPERS = ("module.", "_orig_mod.")
-SUBTREES = ("model.", "student.", "encoder.")
-"""Containers an encoder sits in: a Lightning module / MAE-Lite wrapper, a distillation student, an MAE."""
-NOT_ENCODER = ("mask_token", "decoder_", "head.", "fc_norm.", "norm.")
-
-
-def _subtree(state: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    """The entries under ``prefix`` (prefix removed) when there are any, else ``state`` unchanged."""
-    if not any(k.startswith(prefix) for k in state):
-        return dict(state)
-    ignored = sorted({k.split(".", 1)[0] for k in state if not k.startswith(prefix)})
-    if ignored:
-        log.info("ignoring checkpoint entries outside %r: %s", prefix, ignored)
-    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+NOT_ENCODER = (*ENCODER_NOT_ENCODER, "norm.")
+"""Beside the encoder: MAE decoder, classifier, and the final norm (the pyramid reads the last block's tokens)."""
 
 
 def vit_encoder_state(checkpoint: object) -> dict[str, torch.Tensor]:
     """The timm-ViT encoder keys (``cls_token``, ``pos_embed``, ``patch_embed.*``, ``blocks.*``) of a checkpoint."""
-    state = remap_state_dict(extract_state_dict(checkpoint), strip_prefixes=WRAPPERS)
-    for prefix in SUBTREES:
-        state = _subtree(state, prefix)
-    state = {k: v for k, v in state.items() if not k.startswith(NOT_ENCODER)}
+    state = encoder_state_dict(checkpoint, drop=NOT_ENCODER)
     if "patch_embed.proj.weight" not in state:
         raise CheckpointError(
             f"no ViT encoder found: expected 'patch_embed.proj.weight' (optionally under model./encoder.), "

@@ -10,40 +10,33 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
 
-from vislite_common.checkpoint import (
-    adapt_state_dict_to_model,
-    extract_state_dict,
-    load_into,
-    remap_state_dict,
-    safe_load,
-)
+from vislite_common.backbones.encoder_weights import NOT_ENCODER as ENCODER_NOT_ENCODER
+from vislite_common.backbones.encoder_weights import encoder_state_dict
+from vislite_common.checkpoint import adapt_state_dict_to_model, load_into, safe_load
 
 log = logging.getLogger(__name__)
 
-NOT_ENCODER = ("mask_token", "decoder_", "head.", "fc_norm.", "neck.", "decode_head.", "auxiliary_head.")
+NOT_ENCODER = (*ENCODER_NOT_ENCODER, "neck.", "decode_head.", "auxiliary_head.")
 """Key prefixes that never belong to the encoder: an MAE decoder, a classifier, a segmentation neck or head."""
-SUBTREES = ("student.", "encoder.", "vit.")
+SUBTREES = ("model.", "backbone.", "student.", "encoder.", "vit.")
 """Sub-modules holding the encoder: a distilled student, vislite's MAE encoder, the segmentation wrapper's ViT."""
 FRESH_OK = ("norm.", "fc_norm.", "head.")
 """Encoder keys a segmentation backbone may lack (final norm and classifier are unused by dense heads)."""
 
 
-def encoder_state(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The encoder entries of a (prefix-stripped) state dict, with the encoder's own key names.
+def encoder_state(checkpoint: Any) -> dict[str, torch.Tensor]:
+    """The encoder entries of a loaded checkpoint, with the encoder's own key names.
 
-    ``student.*`` (vislite distillation), ``encoder.*`` (vislite MAE) and ``vit.*`` (segmentation checkpoints)
-    subtrees are unwrapped; an MAE decoder, classifier heads and segmentation necks/heads are dropped.
+    ``model.`` / ``backbone.`` wrappers, ``student.*`` (vislite distillation), ``encoder.*`` (vislite MAE) and
+    ``vit.*`` (segmentation checkpoints) subtrees are unwrapped; an MAE decoder, classifier heads and
+    segmentation necks/heads are dropped.
     """
-    out = dict(state)
-    for prefix in SUBTREES:
-        if any(k.startswith(prefix) for k in out):
-            out = remap_state_dict({k[len(prefix) :]: v for k, v in out.items() if k.startswith(prefix)})
-    return {k: v for k, v in out.items() if not k.startswith(NOT_ENCODER)}
+    return encoder_state_dict(checkpoint, subtrees=SUBTREES, drop=NOT_ENCODER)
 
 
 def load_backbone_weights(vit: nn.Module, path: str | os.PathLike) -> list[str]:
@@ -53,7 +46,7 @@ def load_backbone_weights(vit: nn.Module, path: str | os.PathLike) -> list[str]:
     keep their initial value, and the final norm / classifier may be missing on either side; any other missing
     or unexpected key, or a shape mismatch, raises :class:`~vislite_common.checkpoint.CheckpointError`.
     """
-    state = encoder_state(remap_state_dict(extract_state_dict(safe_load(path))))
+    state = encoder_state(safe_load(path))
     state = adapt_state_dict_to_model(state, vit)
     layer_scale = tuple(k for k in vit.state_dict() if ".ls1." in k or ".ls2." in k)
     missing, unexpected = load_into(vit, state, allow_missing=(*FRESH_OK, *layer_scale), allow_unexpected=FRESH_OK)

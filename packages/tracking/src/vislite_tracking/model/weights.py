@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from vislite_common.backbones.encoder_weights import encoder_state_dict, keep_subtree
 from vislite_common.checkpoint import (
     CheckpointError,
     adapt_state_dict_to_model,
@@ -45,21 +46,9 @@ BACKBONE_BY_WIDTH = {192: "vislite_vit_tiny", 384: "vislite_vit_small", 768: "vi
 """The registered ViT of a released tracker, told by its token width."""
 
 
-def _subtree(state: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    """Keys under ``prefix`` with it removed, when any key has it; otherwise ``state`` unchanged."""
-    if not any(k.startswith(prefix) for k in state):
-        return dict(state)
-    others = sorted({k.split(".", 1)[0] for k in state if not k.startswith(prefix)})
-    if others:
-        log.info("ignoring checkpoint entries outside %r: %s", prefix, others)
-    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-
-
 def backbone_state_dict(checkpoint: Any) -> dict[str, torch.Tensor]:
     """The encoder weights of a pre-training checkpoint, in timm ViT key names."""
-    state = remap_state_dict(extract_state_dict(checkpoint), strip_prefixes=_WRAPPERS)
-    for prefix in ("model.", "student.", "encoder."):
-        state = _subtree(state, prefix)
+    state = encoder_state_dict(checkpoint, drop=())
     if "norm.weight" not in state and "fc_norm.weight" in state:  # a fine-tuned classifier with pooled fc_norm
         state["norm.weight"], state["norm.bias"] = state.pop("fc_norm.weight"), state.pop("fc_norm.bias")
     return {k: v for k, v in state.items() if not k.startswith(_NOT_BACKBONE)}
@@ -128,7 +117,7 @@ def tracker_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor]
         return map_released_ostrack_keys(state), released_build_args(state)
     build_args = checkpoint.get("ostrack") if isinstance(checkpoint, Mapping) else None
     state = remap_state_dict(extract_state_dict(checkpoint), strip_prefixes=_WRAPPERS)
-    state = _subtree(state, "model.")
+    state = keep_subtree(state, "model.")
     if any(k.startswith("box_head.conv1_ctr") for k in state):
         return map_released_ostrack_keys(state), build_args or released_build_args(state)
     return state, build_args
