@@ -65,7 +65,9 @@ standalone: setup
 lint: setup
 	$(BIN)/ruff check .
 
+# onnx/onnxruntime: the tracker benchmark measures an ONNX Runtime run beside the PyTorch ones
 bench: setup
+	$(BIN)/pip install --quiet onnx onnxruntime
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
