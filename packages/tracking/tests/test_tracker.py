@@ -186,3 +186,87 @@ def test_backbone_from_a_vislite_pretraining_checkpoint(tmp_path: Path) -> None:
         pretrained=path,
     )
     torch.testing.assert_close(net.backbone.blocks[3].attn.proj.weight, encoder.blocks[3].attn.proj.weight)
+
+
+def _random_batch_norm_statistics(module: torch.nn.Module, seed: int = 0) -> None:
+    """Non-trivial eval-mode BatchNorms (fresh ones are the identity), so that folding them is tested."""
+    generator = torch.Generator().manual_seed(seed)
+    for bn in module.modules():
+        if isinstance(bn, torch.nn.BatchNorm2d):
+            n = bn.num_features
+            bn.running_mean.copy_(torch.randn(n, generator=generator) * 0.3)
+            bn.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
+            bn.weight.data.copy_(torch.rand(n, generator=generator) + 0.5)
+            bn.bias.data.copy_(torch.randn(n, generator=generator) * 0.2)
+
+
+def test_fold_conv_bn_equals_conv_then_batch_norm() -> None:
+    from vislite_tracking.tracker.folded_head import fold_conv_bn
+
+    torch.manual_seed(0)
+    conv, bn = torch.nn.Conv2d(4, 6, 3, padding=1), torch.nn.BatchNorm2d(6)
+    _random_batch_norm_statistics(bn)
+    bn.eval()
+    x = torch.randn(2, 4, 5, 5)
+    weight, bias = fold_conv_bn(conv, bn)
+    torch.testing.assert_close(torch.nn.functional.conv2d(x, weight, bias, padding=1), bn(conv(x)))
+    bn.running_var.fill_(0.0)
+    weight, _ = fold_conv_bn(conv, bn)
+    assert torch.isfinite(weight).all()  # eps keeps the scale finite
+
+
+def test_folded_head_equals_the_full_maps_at_every_cell() -> None:
+    from vislite_tracking.model.head import CenterHead
+    from vislite_tracking.tracker.folded_head import FoldedCenterHead
+
+    torch.manual_seed(0)
+    head = CenterHead(in_channels=16, channels=32)
+    _random_batch_norm_statistics(head)
+    with pytest.raises(ValueError, match="eval mode"):
+        FoldedCenterHead(head=head)
+    head.eval()
+    folded = FoldedCenterHead(head=head)
+    assert folded.halo == 4
+    features = torch.randn(2, 16, 8, 8)  # a map smaller than the 9x9 receptive field: padding on both sides
+    with torch.inference_mode():
+        full = head(features)
+        torch.testing.assert_close(folded.score(features), full["score_map"], rtol=1e-5, atol=1e-6)
+        for iy in range(8):
+            for ix in range(8):  # corners, borders and interior
+                got = folded._at_cell(features[1:], iy, ix)
+                expected = torch.cat([full["offset_map"][1, :, iy, ix], full["size_map"][1, :, iy, ix]])
+                torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+        window = hann2d(8)
+        boxes, score = folded.predict(features, window)
+        expected_boxes, _ = head.predict(features, window)
+    torch.testing.assert_close(boxes, expected_boxes, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(score, full["score_map"], rtol=1e-5, atol=1e-6)
+
+
+def test_search_only_last_block_equals_the_full_block(make_network) -> None:
+    network = make_network()
+    torch.manual_seed(1)
+    template, search = torch.randn(2, 3, 32, 32), torch.randn(2, 3, 64, 64)
+    backbone = network.backbone
+    assert not backbone.blocks[-1].eliminates
+    with torch.inference_mode():
+        z = backbone.embed_template(template)
+        full = backbone.forward_tokens(z, search)
+        tail = backbone.forward_tokens(z, search, search_only_tail=True)
+    torch.testing.assert_close(tail, full, rtol=1e-5, atol=1e-5)
+    assert bool((full.abs().sum(-1) == 0).any())  # eliminated positions are zero in both
+
+
+def test_fast_tracker_gives_the_module_paths_boxes(make_network) -> None:
+    network = make_network(seed=3)
+    _random_batch_norm_statistics(network.box_head, seed=3)
+    frames = [np.ascontiguousarray(np.kron(f, np.ones((2, 2, 1), dtype=np.uint8))) for f in _frames(5)]
+    fast, plain = OSTracker(network=network), OSTracker(network=network, fast=False)
+    assert fast.fast and not plain.fast
+    boxes = []
+    for tracker in (fast, plain):
+        tracker.initialize(frames[0], [100.0, 80.0, 60.0, 60.0])
+        boxes.append(np.stack([tracker.track(f) for f in frames[1:]]))
+    np.testing.assert_allclose(boxes[0], boxes[1], rtol=0, atol=1e-4)
+    assert len({tuple(b) for b in boxes[0].round(3)}) > 1  # the boxes move: a real comparison
+    assert network.box_head.ctr[0][1].training is False  # folding left the network's modules untouched

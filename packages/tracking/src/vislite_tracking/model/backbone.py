@@ -93,8 +93,13 @@ class OneStreamViT(nn.Module):
         *,
         template_mask: torch.Tensor | None = None,
         keep_rate: float | None = None,
+        search_only_tail: bool = False,
     ) -> torch.Tensor:
-        """:meth:`forward` from template tokens ``z`` ``[B, Lz, C]`` (:meth:`embed_template`)."""
+        """:meth:`forward` from template tokens ``z`` ``[B, Lz, C]`` (:meth:`embed_template`).
+
+        ``search_only_tail`` (inference): the last block computes the search tokens' outputs only
+        (:meth:`CEBlock.forward_search`; the template outputs are discarded anyway), unless it eliminates.
+        """
         x = self.embed(search) + self.pos_embed_x  # [B, Lx, C]
         batch, lz, lx = x.shape[0], z.shape[1], x.shape[1]
         if template_mask is None:
@@ -102,9 +107,13 @@ class OneStreamViT(nn.Module):
         tokens = self.norm_pre(torch.cat([z, x], dim=1))  # [B, Lz + Lx, C]
         index = torch.arange(lx, device=x.device).expand(batch, lx)  # [B, Lx] original search positions
         removed: list[torch.Tensor] = []
-        for block in self.blocks:
+        blocks = list(self.blocks)
+        tail = blocks.pop() if search_only_tail and not blocks[-1].eliminates else None
+        for block in blocks:
             tokens, index, gone = block(tokens, lz, index, template_mask, keep_rate if block.eliminates else None)
             if gone is not None:
                 removed.append(gone)
+        if tail is not None:
+            return restore_search_order(self.norm(tail.forward_search(tokens, lz)), index, removed, lx)
         tokens = self.norm(tokens)
         return restore_search_order(tokens[:, lz:], index, removed, lx)  # [B, Lx, C]

@@ -59,6 +59,23 @@ class CEBlock(nn.Module):
         probs = ((q_sel * attn.scale) @ k.transpose(-2, -1)).softmax(dim=-1)  # [B, H, k, N]
         return out, probs.mean(dim=2).mean(dim=1)  # [B, N]
 
+    def forward_search(self, x: torch.Tensor, num_template: int) -> torch.Tensor:
+        """Inference: the block's output for the search tokens only, ``[B, N - Lt, C]`` from ``x`` ``[B, N, C]``.
+
+        For a last block, whose template outputs are never used: the template tokens still serve as keys and
+        values, but their queries, projection and MLP are skipped. No elimination (the caller checks
+        :attr:`eliminates`); equal to ``forward(x, ...)[0][:, num_template:]`` up to float rounding.
+        """
+        attn = self.attn
+        batch, tokens, _ = x.shape
+        qkv = attn.qkv(self.norm1(x)).reshape(batch, tokens, 3, attn.num_heads, attn.head_dim)  # [B, N, 3, H, d]
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 x [B, H, N, d]
+        q, k = attn.q_norm(q[:, :, num_template:]), attn.k_norm(k)  # queries of the search tokens only
+        out = F.scaled_dot_product_attention(q, k, v)  # [B, H, Ls, d]
+        out = out.transpose(1, 2).reshape(batch, tokens - num_template, -1)  # [B, Ls, H*d]
+        x = x[:, num_template:] + self.drop_path1(self.ls1(attn.proj_drop(attn.proj(attn.norm(out)))))
+        return x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
+
     def forward(
         self,
         x: torch.Tensor,

@@ -35,12 +35,16 @@ def load_tracker(
     template_factor: float = 2.0,
     search_factor: float = 4.0,
     threads: int | None = None,
+    fast: bool = True,
     **overrides: Any,
 ) -> OSTracker:
     """A tracker with ``initialize(image, box_xywh)`` and ``track(image) -> box_xywh`` from ``checkpoint``.
 
     Accepts vislite Lightning checkpoints (``last.ckpt``), plain :class:`OSTrack` state dicts saved with their
     ``ostrack`` build arguments, and released OSTrack / MAE-Lite tracking checkpoints (``{"net": ...}``).
+    ``fast=False`` runs the network's own modules instead of the inference path (see :class:`OSTracker`).
     """
     network = load_network(checkpoint, **overrides)
-    return OSTracker(network=network, template_factor=template_factor, search_factor=search_factor, threads=threads)
+    return OSTracker(
+        network=network, template_factor=template_factor, search_factor=search_factor, threads=threads, fast=fast
+    )

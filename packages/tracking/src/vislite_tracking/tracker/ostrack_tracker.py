@@ -4,21 +4,31 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 import torch
 
 from vislite_tracking.data.processing import clip_box, crop_box_to_frame, sample_target
 from vislite_tracking.model.elimination import template_centre_mask
 from vislite_tracking.model.ostrack import OSTrack
+from vislite_tracking.tracker.folded_head import FoldedCenterHead
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 
 
+# (x / 255 - mean) / std for every uint8 value x, as a cv2.LUT table (1, 256, 3): the same fp32 operations as
+# the reference's per-pixel computation, so the lookup returns bitwise the same values in one pass
+_LUT = ((torch.arange(256, dtype=torch.float32).view(256, 1) / 255.0 - MEAN.view(1, 3)) / STD.view(1, 3)).numpy()
+_LUT = np.ascontiguousarray(_LUT).reshape(1, 256, 3)
+
+
 def preprocess(patch: np.ndarray) -> torch.Tensor:
     """(S, S, 3) uint8 RGB crop -> ``[1, 3, S, S]``: ``(x / 255 - mean) / std`` (the reference's ``Preprocessor``)."""
-    tensor = torch.from_numpy(patch).float().permute(2, 0, 1).unsqueeze(0)  # [1, 3, S, S]
-    return (tensor / 255.0 - MEAN) / STD
+    if patch.dtype != np.uint8 or patch.ndim != 3 or patch.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) uint8 RGB crop, got {patch.dtype} {patch.shape}")
+    normalised = cv2.LUT(np.ascontiguousarray(patch), _LUT)  # (S, S, 3) float32
+    return torch.from_numpy(normalised).permute(2, 0, 1).unsqueeze(0).contiguous()  # [1, 3, S, S]
 
 
 def hann1d(size: int) -> torch.Tensor:
@@ -41,6 +51,11 @@ class OSTracker:
     frame: a crop of ``search_factor`` x the previous box, the network, the score map multiplied by a Hann
     window, the box at its peak mapped back to the frame and clipped to it (at least ``margin`` px inside).
     Images are H x W x 3 uint8 RGB; boxes x, y, w, h in pixels. Runs in fp32, batch 1, under ``torch.inference_mode``.
+
+    ``fast`` (default) runs the inference-only path, equal to the network's up to float rounding: the head's
+    BatchNorms folded into its convolutions (refolded at every :meth:`initialize`, from the weights then),
+    offset / size computed on the best cell's receptive field only, and the last block computing the search
+    tokens only. ``fast=False`` runs the network's own modules (:meth:`CenterHead.predict`).
     """
 
     def __init__(
@@ -51,8 +66,11 @@ class OSTracker:
         search_factor: float = 4.0,
         margin: float = 10.0,
         threads: int | None = None,
+        fast: bool = True,
     ) -> None:
         self.network = network.eval()
+        self.fast = fast
+        self.folded_head: FoldedCenterHead | None = None
         self.template_factor, self.search_factor, self.margin = template_factor, search_factor, margin
         self.threads = threads
         self.window = hann2d(network.feat_size)
@@ -68,6 +86,7 @@ class OSTracker:
         crop = sample_target(image, box, self.template_factor, self.network.template_size)
         with torch.inference_mode():
             self.template = self.network.backbone.embed_template(preprocess(crop.image))  # [1, Lz, C], once
+            self.folded_head = FoldedCenterHead(head=self.network.box_head) if self.fast else None
         self.state = box
 
     @torch.inference_mode()
@@ -81,10 +100,13 @@ class OSTracker:
         crop = sample_target(image, self.state, self.search_factor, size)
         search = preprocess(crop.image)
         net = self.network
-        tokens = net.backbone.forward_tokens(self.template, search, template_mask=self.template_mask)  # [1, Ls, C]
+        tokens = net.backbone.forward_tokens(
+            self.template, search, template_mask=self.template_mask, search_only_tail=self.fast
+        )  # [1, Ls, C]
         grid = net.feat_size
         features = tokens.transpose(1, 2).reshape(1, -1, grid, grid)  # [1, C, g, g]
-        boxes, _ = net.box_head.predict(features, self.window)
+        head = self.folded_head if self.folded_head is not None else net.box_head
+        boxes, _ = head.predict(features, self.window)
         pred = boxes[0].numpy().astype(np.float64) * size  # cx, cy, w, h in crop pixels
         frame_box = crop_box_to_frame(pred, self.state, crop.resize_factor, size)
         self.state = clip_box(frame_box, image.shape[0], image.shape[1], self.margin)
