@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -129,6 +130,53 @@ def test_classification_is_an_imagefolder(tmp_path: Path) -> None:
     assert image.size == (40, 40)
     assert image.mode == "RGB"
     assert train.classes[label] == "circle"
+
+
+def _border(image: np.ndarray) -> np.ndarray:
+    """The image's outermost ring of pixels, ``[P, 3]`` int16."""
+    return np.concatenate([image[0], image[-1], image[1:-1, 0], image[1:-1, -1]]).astype(np.int16)
+
+
+def _foreground_blobs(image: np.ndarray) -> int:
+    """Connected regions (>= 12 px, after closing texture gaps) that differ from the border colour of a flat image."""
+    grey = np.median(_border(image), axis=0)
+    foreground = (np.abs(image.astype(np.int16) - grey).max(axis=2) > 30).astype(np.uint8)
+    foreground = cv2.morphologyEx(foreground, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+    _, _, stats, _ = cv2.connectedComponentsWithStats(foreground)
+    return int((stats[1:, cv2.CC_STAT_AREA] >= 12).sum())
+
+
+def test_classification_easy_variant(tmp_path: Path) -> None:
+    """``background="flat"`` + ``max_distractors=0``: deterministic, one grey per image, the dominant shape alone;
+    with distractors allowed the same check sees several shapes, and the variant is part of the manifest."""
+    easy = {"seed": 1, "image_size": 64, "train_per_class": 2, "val_per_class": 1}
+    root = make_classification(tmp_path / "a", **easy, background="flat", max_distractors=0)
+    flat_digests = digests(root)
+    assert flat_digests == digests(make_classification(tmp_path / "b", **easy, background="flat", max_distractors=0))
+    files = sorted(root.rglob("*.jpg"))
+    images = [np.asarray(Image.open(p).convert("RGB")) for p in files]
+    assert len(images) == 3 * len(SHAPES)
+    for path, image in zip(files, images):
+        border = _border(image)
+        flat = (np.abs(border - np.median(border, axis=0)).max(axis=1) <= 8).mean()
+        assert flat > 0.8, f"{path.name}: only {flat:.0%} of the border has the background's grey"
+        assert np.ptp(np.median(border, axis=0)) <= 2, f"{path.name}: the background is not grey"
+        assert _foreground_blobs(image) == 1, f"{path.name}: expected the dominant shape alone"
+    assert len({int(np.median(_border(image))) // 8 for image in images}) > 5, "the grey level varies between images"
+    busy = make_classification(tmp_path / "c", **easy, background="flat")
+    assert sum(_foreground_blobs(np.asarray(Image.open(p).convert("RGB"))) > 1 for p in busy.rglob("*.jpg")) >= 4
+    params = json.loads((root / MANIFEST).read_text())["params"]
+    assert (params["background"], params["max_distractors"]) == ("flat", 0)
+    assert "max_distractors" not in json.loads((busy / MANIFEST).read_text())["params"]  # defaults stay out
+    blurred = make_classification(root, **easy, background="blurred", max_distractors=0)  # another variant: rewritten
+    blurred_digests = digests(blurred)
+    assert blurred_digests.keys() == flat_digests.keys()
+    assert all(blurred_digests[k] != flat_digests[k] for k in flat_digests if k.endswith(".jpg"))
+    assert json.loads((blurred / MANIFEST).read_text())["params"]["background"] == "blurred"
+    with pytest.raises(ValueError, match="background must be one of"):
+        make_classification(tmp_path / "x", background="noise")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="max_distractors"):
+        make_classification(tmp_path / "x", max_distractors=3)
 
 
 # --- scenes and exact masks ----------------------------------------------------------------------------------------

@@ -58,4 +58,8 @@ class TwoViewImageFolderDataModule(TwoViewMixin, ImageFolderDataModule):
 
 
 class WorldTwoViewDataModule(TwoViewMixin, WorldClassificationDataModule):
-    """The embedded classification world (generated on first use) as pairs of views."""
+    """The embedded classification world (generated on first use) as pairs of views.
+
+    Takes :class:`WorldClassificationDataModule`'s arguments, including the easier variant's ``background`` and
+    ``max_distractors``.
+    """
