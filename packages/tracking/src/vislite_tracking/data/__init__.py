@@ -6,8 +6,8 @@ loader workers) do not load every reader. COCO pairs by split: ``vislite_trackin
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from vislite_tracking.lazy import lazy_exports
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from vislite_tracking.data.coco_pairs import CocoObject, CocoPairs
@@ -52,11 +52,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'vislite_tracking.data' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"vislite_tracking.data.{_EXPORTS[name]}"), name)
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -7,8 +7,9 @@ Names are imported on first use, so that OPE worker processes (which import this
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from vislite_tracking.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from vislite_tracking.eval.curves import Curves, EvaluationError, Thresholds
@@ -59,11 +60,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'vislite_tracking.eval' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"vislite_tracking.eval.{_EXPORTS[name]}"), name)
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
