@@ -2,35 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import time
 from pathlib import Path
+
+from vislite_common.engine import stages
+from vislite_common.engine.stages import last_checkpoint
+
+__all__ = ["last_checkpoint", "run_stage"]
 
 
 def run_stage(name: str, overrides: list[str], out: Path, data_dir: Path, extra: list[str]) -> dict[str, float]:
-    """Run ``vislite-pretrain <overrides> <extra>`` into ``out/name`` (world under ``data_dir``); return its metrics.
-
-    The command is printed first, so each stage can be rerun by hand.
-    """
-    run_dir = out / name
-    command = [
-        sys.executable,
-        "-m",
-        "vislite_pretrain.train",
-        *overrides,
-        f"hydra.run.dir={run_dir}",
-        f"paths.data_dir={data_dir}",
-        *extra,
-    ]
-    print(f"\n=== {name}: vislite-pretrain {' '.join([*overrides, *extra])}", flush=True)
-    start = time.time()
-    subprocess.run(command, check=True)
-    print(f"=== {name} took {time.time() - start:.0f} s", flush=True)
-    return json.loads((run_dir / "metrics.json").read_text())
-
-
-def last_checkpoint(out: Path, name: str) -> Path:
-    """The ``last.ckpt`` a stage named ``name`` writes under ``out``."""
-    return out / name / "checkpoints" / "last.ckpt"
+    """Run ``vislite-pretrain <overrides> <extra>`` into ``out/name`` and return its metrics."""
+    return stages.run_stage("vislite_pretrain.train", name, overrides, out, data_dir, extra)

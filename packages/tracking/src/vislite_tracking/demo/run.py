@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
-import time
 from pathlib import Path
 
+from vislite_common.engine.stages import last_checkpoint, run_stage
 from vislite_tracking.data import load_sequences
 from vislite_tracking.demo.strip import box_strip
 from vislite_tracking.eval import FirstFrameTracker, evaluate, format_table, load_runs, plot_curves, run_ope
@@ -24,22 +22,10 @@ BASELINE = "first_frame_box"
 
 
 def train(out: Path, data_dir: Path, overrides: list[str]) -> Path:
-    """Run the demo training into ``out/train``; returns its last checkpoint."""
-    run_dir = out / "train"
-    command = [
-        sys.executable,
-        "-m",
-        "vislite_tracking.train",
-        "experiment=demo_tracking",
-        f"hydra.run.dir={run_dir}",
-        f"paths.data_dir={data_dir}",
-        *overrides,
-    ]
-    print(f"=== training: {' '.join(command[2:])}", flush=True)
-    start = time.time()
-    subprocess.run(command, check=True)
-    print(f"=== training took {time.time() - start:.0f} s", flush=True)
-    return run_dir / "checkpoints" / "last.ckpt"
+    """Run the demo training (``vislite-tracking experiment=demo_tracking``) into ``out/train``; return its last
+    checkpoint."""
+    run_stage("vislite_tracking.train", "train", ["experiment=demo_tracking"], out, data_dir, overrides)
+    return last_checkpoint(out, "train")
 
 
 def main(argv: list[str] | None = None) -> None:
