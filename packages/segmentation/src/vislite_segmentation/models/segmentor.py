@@ -12,7 +12,8 @@ from vislite_segmentation.models.heads.base import DecodeHead, resize
 class EncoderDecoder(nn.Module):
     """``forward(images)`` gives class logits at the input's size, ``forward(images, labels)`` the losses.
 
-    ``aux_weight`` scales the auxiliary head's loss (0.4 in mmseg's UperNet configs). Layer-wise lr decay sees
+    The total loss is ``loss_decode + aux_weight * loss_aux`` (mmseg's UperNet configs: ``loss_weight`` 1.0 on the
+    decode head, 0.4 on the auxiliary FCN head; ``loss_aux`` is logged unweighted). Layer-wise lr decay sees
     the ViT's layers through :meth:`group_matcher`: embeddings id 0, block ``k`` id ``k + 1``, and the neck and
     heads one id above the last block (mmseg's ``LayerDecayOptimizerConstructor``).
     """

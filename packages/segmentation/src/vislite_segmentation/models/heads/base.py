@@ -25,17 +25,36 @@ def resize(x: torch.Tensor, size: tuple[int, int] | torch.Size) -> torch.Tensor:
     return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
 
 
+def pixel_cross_entropy(
+    logits: torch.Tensor, labels: torch.Tensor, *, ignore_index: int = IGNORE_INDEX, avg_non_ignore: bool = False
+) -> torch.Tensor:
+    """mmseg's ``CrossEntropyLoss`` (``reduction="mean"``) of ``logits`` ``[B, K, H, W]`` and ``labels``
+    ``[B, H, W]``: ignored pixels add 0 to the sum; the sum is divided by all ``B * H * W`` pixels
+    (``avg_non_ignore=False``, mmseg's default) or by the non-ignored ones only (``True``, PyTorch's mean)."""
+    per_pixel = F.cross_entropy(logits, labels, ignore_index=ignore_index, reduction="none")  # [B, H, W]
+    count = int((labels != ignore_index).sum()) if avg_non_ignore else labels.numel()
+    return per_pixel.sum() / max(count, 1)  # every pixel ignored: 0, still connected to every parameter
+
+
 class DecodeHead(nn.Module):
     """Base of the heads: subclasses implement :meth:`features`; this adds dropout, the 1x1 classifier and the
-    cross-entropy loss on logits upsampled to the label size."""
+    cross-entropy loss on logits upsampled to the label size (:func:`pixel_cross_entropy`, weight 1; the
+    segmentor weights an auxiliary head's loss)."""
 
     def __init__(
-        self, *, channels: int, num_classes: int, dropout: float = 0.1, ignore_index: int = IGNORE_INDEX
+        self,
+        *,
+        channels: int,
+        num_classes: int,
+        dropout: float = 0.1,
+        ignore_index: int = IGNORE_INDEX,
+        avg_non_ignore: bool = False,
     ) -> None:
         super().__init__()
         if num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
         self.num_classes, self.ignore_index = int(num_classes), int(ignore_index)
+        self.avg_non_ignore = bool(avg_non_ignore)
         self.dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
         self.conv_seg = nn.Conv2d(channels, num_classes, kernel_size=1)
 
@@ -48,9 +67,6 @@ class DecodeHead(nn.Module):
         return self.conv_seg(self.dropout(self.features(inputs)))
 
     def compute_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Pixel-mean cross-entropy of ``logits`` resized to ``labels`` ``[B, H, W]``; ignore pixels excluded."""
+        """:func:`pixel_cross_entropy` of ``logits`` resized to ``labels`` ``[B, H, W]``."""
         logits = resize(logits, labels.shape[-2:])  # [B, K, H, W]
-        valid = labels != self.ignore_index
-        if not bool(valid.any()):  # every pixel ignored: a zero loss that still reaches every parameter
-            return logits.sum() * 0.0
-        return F.cross_entropy(logits, labels, ignore_index=self.ignore_index)
+        return pixel_cross_entropy(logits, labels, ignore_index=self.ignore_index, avg_non_ignore=self.avg_non_ignore)

@@ -22,8 +22,15 @@ class FCNHead(DecodeHead):
         num_classes: int,
         dropout: float = 0.1,
         ignore_index: int = IGNORE_INDEX,
+        avg_non_ignore: bool = False,
     ) -> None:
-        super().__init__(channels=channels, num_classes=num_classes, dropout=dropout, ignore_index=ignore_index)
+        super().__init__(
+            channels=channels,
+            num_classes=num_classes,
+            dropout=dropout,
+            ignore_index=ignore_index,
+            avg_non_ignore=avg_non_ignore,
+        )
         self.in_index = int(in_index)
         self.convs = nn.Sequential(
             *(conv_bn_relu(in_channels if i == 0 else channels, channels) for i in range(max(1, num_convs)))

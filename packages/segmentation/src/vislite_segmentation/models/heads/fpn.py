@@ -30,8 +30,15 @@ class FPNHead(DecodeHead):
         num_classes: int,
         dropout: float = 0.1,
         ignore_index: int = IGNORE_INDEX,
+        avg_non_ignore: bool = False,
     ) -> None:
-        super().__init__(channels=channels, num_classes=num_classes, dropout=dropout, ignore_index=ignore_index)
+        super().__init__(
+            channels=channels,
+            num_classes=num_classes,
+            dropout=dropout,
+            ignore_index=ignore_index,
+            avg_non_ignore=avg_non_ignore,
+        )
         if len(in_channels) != len(strides):
             raise ValueError(f"in_channels {list(in_channels)} and strides {list(strides)} differ in length")
         self.towers = nn.ModuleList()

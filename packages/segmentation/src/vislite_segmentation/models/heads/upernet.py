@@ -40,8 +40,15 @@ class UPerHead(DecodeHead):
         pool_scales: Sequence[int] = (1, 2, 3, 6),
         dropout: float = 0.1,
         ignore_index: int = IGNORE_INDEX,
+        avg_non_ignore: bool = False,
     ) -> None:
-        super().__init__(channels=channels, num_classes=num_classes, dropout=dropout, ignore_index=ignore_index)
+        super().__init__(
+            channels=channels,
+            num_classes=num_classes,
+            dropout=dropout,
+            ignore_index=ignore_index,
+            avg_non_ignore=avg_non_ignore,
+        )
         widths = list(in_channels)
         self.psp = PyramidPooling(in_channels=widths[-1], channels=channels, scales=pool_scales)
         self.lateral = nn.ModuleList(conv_bn_relu(w, channels, kernel_size=1) for w in widths[:-1])
