@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from vislite_segmentation.inference import Inferencer, slide_inference, whole_inference, window_starts, windows
@@ -44,12 +45,44 @@ def test_batched_crops_match_one_crop_at_a_time(segmentor) -> None:
     assert not torch.allclose(batched, whole_inference(segmentor, images, size_divisor=8), atol=1e-3)
 
 
-def test_flip_averaging_and_settings() -> None:
-    pointwise = nn.Conv2d(3, 4, kernel_size=1)
-    images = torch.randn(1, 3, 16, 16)
-    plain = Inferencer(mode="whole", size_divisor=1)(pointwise, images, 4)
-    flipped = Inferencer(mode="whole", flip=True, size_divisor=1)(pointwise, images, 4)
-    torch.testing.assert_close(plain, flipped)  # a pointwise model is flip-equivariant
+class _LeftRight(nn.Module):
+    """Not flip-equivariant: channel 0 is the column index within the input (a ramp), channel 1 the left
+    neighbour of input channel 0 (0 at the first column)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ramp = torch.arange(x.shape[-1], dtype=x.dtype).expand(x.shape[0], 1, *x.shape[-2:])  # [B, 1, h, w]
+        left = F.pad(x[:, :1, :, :-1], (1, 0))  # [B, 1, h, w]: column j holds x[..., j - 1]
+        return torch.cat([ramp, left], dim=1)
+
+
+def test_flip_averages_the_mirrored_logits_in_whole_mode() -> None:
+    images = torch.randn(2, 3, 8, 12)
+    plain = Inferencer(mode="whole", size_divisor=1)(_LeftRight(), images, 2)
+    flipped = Inferencer(mode="whole", flip=True, size_divisor=1)(_LeftRight(), images, 2)
+    assert torch.equal(plain[:, 0], torch.arange(12.0).expand(2, 8, 12))
+    # flip(model(flip(x))): the ramp runs 11..0 and channel 1 becomes the right neighbour
+    torch.testing.assert_close(flipped[:, 0], torch.full((2, 8, 12), 5.5))
+    x = images[:, 0]
+    left, right = F.pad(x[..., :-1], (1, 0)), F.pad(x[..., 1:], (0, 1))
+    torch.testing.assert_close(flipped[:, 1], (left + right) / 2)
+    torch.testing.assert_close(plain[:, 1], left)
+
+
+def test_flip_averages_the_mirrored_logits_in_slide_mode() -> None:
+    images = torch.randn(1, 3, 16, 24)
+    # windows at columns [0, 16) and [8, 24); the ramp restarts in each, so without flips column j reads
+    # j (j < 8), (j + j - 8) / 2 (overlap) or j - 8 (j >= 16)
+    slide = Inferencer(mode="slide", crop=16, stride=8, size_divisor=1)
+    j = torch.arange(24.0)
+    expected_plain = torch.where(j < 8, j, torch.where(j < 16, j - 4, j - 8))
+    torch.testing.assert_close(slide(_LeftRight(), images, 2)[0, 0], expected_plain.expand(16, 24))
+    # mirrored: the grid is symmetric, so the mirrored pass gives expected_plain reversed; the mean is 7.5
+    flipped = Inferencer(mode="slide", crop=16, stride=8, flip=True, size_divisor=1)(_LeftRight(), images, 2)
+    torch.testing.assert_close(flipped[0, 0], torch.full((16, 24), 7.5))
+    torch.testing.assert_close(flipped[0, 0], (expected_plain + expected_plain.flip(0)).expand(16, 24) / 2)
+
+
+def test_inference_mode_is_checked() -> None:
     with pytest.raises(ValueError, match="'whole' or 'slide'"):
         Inferencer(mode="tiles")
 
