@@ -8,6 +8,9 @@ For a noisy ground-truth box g of class c and teacher predictions bᵢ with scor
 so g keeps unit weight: with no confident overlapping prediction it is returned unchanged. ĝ is a convex
 combination of g and the bᵢ, so it has positive width and height whenever g does (predictions with inverted
 corners are never used: their IoU is 0).
+
+The arithmetic runs in float32 (float64 inputs stay float64) with autocast switched off, so an enclosing
+bf16-mixed autocast cannot round ``weights @ boxes`` to bf16 (several pixels on a 1000 px box).
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 from torchvision.ops import box_iou
+
+from vislite_detection.ndet.precision import box_dtype, full_precision
 
 IOU_THR = 0.7
 SCORE_THR = 0.05
@@ -61,7 +66,8 @@ def correct_boxes(
         score_thr: predictions with sᵢ = σ(cls of g's class) · σ(ctr) below this are dropped.
 
     Returns:
-        [G, 4] corrected boxes, in the dtype of ``gt_boxes``.
+        [G, 4] corrected boxes, in the dtype of ``gt_boxes`` (computed in float32 or float64, never under
+        autocast).
     """
     _check_boxes("gt_boxes", gt_boxes)
     _check_boxes("pred_boxes", pred_boxes)
@@ -77,12 +83,14 @@ def correct_boxes(
         return gt_boxes.clone()
     if int(gt_labels.max()) >= pred_cls_prob.shape[1] or int(gt_labels.min()) < 0:
         raise ValueError(f"gt_labels must index the {pred_cls_prob.shape[1]} columns of pred_cls_prob")
-    boxes = pred_boxes.to(gt_boxes.dtype)
-    scores = (pred_cls_prob[:, gt_labels] * ctr[:, None]).t().to(gt_boxes.dtype)  # [G, P]
-    valid = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])  # inverted or empty predictions never count
-    iou = torch.where(valid[None, :], box_iou(gt_boxes, boxes), torch.zeros((), dtype=boxes.dtype))  # [G, P]
-    weights = fusion_weights(iou, scores, iou_thr=iou_thr, score_thr=score_thr)  # [G, P]
-    return fuse(gt_boxes, weights @ boxes, weights.sum(dim=1))
+    dtype = box_dtype(gt_boxes)
+    with full_precision(gt_boxes.device):
+        gt, boxes = gt_boxes.to(dtype), pred_boxes.to(dtype)
+        scores = (pred_cls_prob.to(dtype)[:, gt_labels] * ctr.to(dtype)[:, None]).t()  # [G, P]
+        valid = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])  # inverted or empty ones never count
+        iou = torch.where(valid[None, :], box_iou(gt, boxes), torch.zeros((), dtype=dtype))  # [G, P]
+        weights = fusion_weights(iou, scores, iou_thr=iou_thr, score_thr=score_thr)  # [G, P]
+        return fuse(gt, weights @ boxes, weights.sum(dim=1)).to(gt_boxes.dtype)
 
 
 def correct_boxes_per_gt(
@@ -101,10 +109,12 @@ def correct_boxes_per_gt(
         raise ValueError(f"cand_scores must have shape {tuple(cand_boxes.shape[:2])}, got {tuple(cand_scores.shape)}")
     if gt_boxes.shape[0] == 0 or cand_boxes.shape[1] == 0:
         return gt_boxes.clone()
-    boxes, scores = cand_boxes.to(gt_boxes.dtype), cand_scores.to(gt_boxes.dtype)
-    iou = pairwise_iou(gt_boxes[:, None, :].expand_as(boxes), boxes)  # [G, R]
-    weights = fusion_weights(iou, scores, iou_thr=iou_thr, score_thr=score_thr)
-    return fuse(gt_boxes, torch.einsum("gr,grk->gk", weights, boxes), weights.sum(dim=1))
+    dtype = box_dtype(gt_boxes)
+    with full_precision(gt_boxes.device):
+        gt, boxes, scores = gt_boxes.to(dtype), cand_boxes.to(dtype), cand_scores.to(dtype)
+        iou = pairwise_iou(gt[:, None, :].expand_as(boxes), boxes)  # [G, R]
+        weights = fusion_weights(iou, scores, iou_thr=iou_thr, score_thr=score_thr)
+        return fuse(gt, torch.einsum("gr,grk->gk", weights, boxes), weights.sum(dim=1)).to(gt_boxes.dtype)
 
 
 def pairwise_iou(a: Tensor, b: Tensor) -> Tensor:

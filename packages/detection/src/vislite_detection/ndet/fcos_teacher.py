@@ -9,6 +9,7 @@ from torchvision.models.detection.image_list import ImageList
 from torchvision.ops import clip_boxes_to_image
 
 from vislite_detection.ndet.correct import IOU_THR, SCORE_THR, correct_boxes
+from vislite_detection.ndet.precision import full_precision
 from vislite_detection.ndet.teacher import FrozenTeacherMixin, freeze
 
 
@@ -28,20 +29,24 @@ class FCOSBoxCorrector(FrozenTeacherMixin):
 
     @torch.no_grad()
     def predict(self, images: ImageList) -> list[tuple[Tensor, Tensor, Tensor]]:
-        """Per image: decoded boxes [P, 4] (clipped to the image), class probabilities [P, C], centerness [P]."""
+        """Per image: decoded boxes [P, 4] (clipped to the image), class probabilities [P, C], centerness [P].
+
+        The network may run under an enclosing autocast; its outputs are decoded in float32 with autocast off.
+        """
         features = list(self.teacher.backbone(images.tensors).values())
         head = self.teacher.head(features)  # cls_logits [N, P, C], bbox_regression [N, P, 4], bbox_ctrness [N, P, 1]
         anchors = self.teacher.anchor_generator(images, features)  # N x [P, 4]
         out = []
-        for i, size in enumerate(images.image_sizes):
-            boxes = self.teacher.box_coder.decode(head["bbox_regression"][i], anchors[i])
-            out.append(
-                (
-                    clip_boxes_to_image(boxes, size),
-                    head["cls_logits"][i].sigmoid(),
-                    head["bbox_ctrness"][i, :, 0].sigmoid(),
+        with full_precision(images.tensors.device):
+            for i, size in enumerate(images.image_sizes):
+                boxes = self.teacher.box_coder.decode(head["bbox_regression"][i].float(), anchors[i].float())
+                out.append(
+                    (
+                        clip_boxes_to_image(boxes, size),
+                        head["cls_logits"][i].float().sigmoid(),
+                        head["bbox_ctrness"][i, :, 0].float().sigmoid(),
+                    )
                 )
-            )
         return out
 
     @torch.no_grad()

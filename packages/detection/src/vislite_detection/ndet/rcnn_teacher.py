@@ -10,16 +10,20 @@ from torchvision.models.detection.rpn import concat_box_prediction_layers
 from torchvision.ops import box_iou, clip_boxes_to_image
 
 from vislite_detection.ndet.correct import IOU_THR, SCORE_THR, correct_boxes_per_gt
+from vislite_detection.ndet.precision import full_precision
 from vislite_detection.ndet.teacher import FrozenTeacherMixin, freeze
 
 
 class FasterRCNNBoxCorrector(FrozenTeacherMixin):
     """NDet's two-stage correction with a frozen Faster R-CNN ``teacher``.
 
-    Per noisy box g of class c: the ``proposals_per_box`` decoded RPN anchors with the highest objectness among
-    those with IoU(anchor box, g) > ``proposal_iou`` (at most ``max_proposals`` per image, highest objectness
-    first) are refined by the teacher's RoI head for class c (no NMS) and scored by its softmax probability of
-    c; g is then fused with them as in FCOS (score ≥ ``score_thr``, IoU > ``iou_thr``).
+    Per noisy box g: the ``proposals_per_box`` decoded RPN anchors with the highest objectness among those with
+    IoU(decoded box, g) > ``proposal_iou`` are selected (at most ``max_proposals`` per image, highest objectness
+    first). The image's selected proposals are pooled and refined by the teacher's RoI head (no NMS); each box g
+    of class c is then fused, as in FCOS, with all of them: their class-c boxes weighted by their softmax
+    probability of c (score >= ``score_thr``, IoU > ``iou_thr``). As in NDet, a proposal selected by two boxes
+    counts twice. Unlike NDet, a box with fewer than ``proposals_per_box`` proposals above ``proposal_iou`` does
+    not fill its quota with zero-weight ones. Decoding and fusion run in float32 with autocast off.
     """
 
     def __init__(
@@ -41,20 +45,22 @@ class FasterRCNNBoxCorrector(FrozenTeacherMixin):
 
     @torch.no_grad()
     def rpn_boxes(self, images: ImageList, features: list[Tensor]) -> tuple[Tensor, Tensor]:
-        """Decoded RPN anchor boxes [N, A, 4] and their objectness probabilities [N, A] (before NMS)."""
+        """Decoded RPN anchor boxes [N, A, 4] and their objectness probabilities [N, A] (before NMS), float32."""
         rpn = self.teacher.rpn
         objectness, deltas = rpn.head(features)
         anchors = rpn.anchor_generator(images, features)
         objectness, deltas = concat_box_prediction_layers(objectness, deltas)  # [N*A, 1], [N*A, 4]
         num_images = len(anchors)
-        boxes = rpn.box_coder.decode(deltas, anchors).view(num_images, -1, 4)
-        return boxes, objectness.view(num_images, -1).sigmoid()
+        with full_precision(images.tensors.device):
+            boxes = rpn.box_coder.decode(deltas.float(), [a.float() for a in anchors]).view(num_images, -1, 4)
+            return boxes, objectness.float().view(num_images, -1).sigmoid()
 
     def select_proposals(self, gt_boxes: Tensor, boxes: Tensor, objectness: Tensor) -> tuple[Tensor, Tensor]:
-        """Indices [G, k] of each box's top proposals and a validity mask [G, k] (IoU > threshold, within cap)."""
-        iou = box_iou(gt_boxes, boxes)  # [G, A]
+        """Indices [G, k] of each box's top proposals by objectness and a mask [G, k] of those selected: IoU with
+        the box > ``proposal_iou``, and among the image's ``max_proposals`` of highest objectness."""
+        iou = box_iou(gt_boxes.float(), boxes.float())  # [G, A]
         k = min(self.proposals_per_box, boxes.shape[0])
-        ranked = torch.where(iou > self.proposal_iou, objectness[None, :], torch.full_like(iou, -1.0))
+        ranked = torch.where(iou > self.proposal_iou, objectness.float()[None, :], torch.full_like(iou, -1.0))
         top, index = ranked.topk(k, dim=1)  # [G, k]
         valid = top >= 0
         if int(valid.sum()) > self.max_proposals:
@@ -72,8 +78,15 @@ class FasterRCNNBoxCorrector(FrozenTeacherMixin):
         heads = self.teacher.roi_heads
         pooled = heads.box_roi_pool(features, [proposals], [image_size])
         class_logits, box_regression = heads.box_predictor(heads.box_head(pooled))
-        refined = heads.box_coder.decode(box_regression, [proposals])  # [R, C, 4]
-        return clip_boxes_to_image(refined, image_size), class_logits.softmax(dim=-1)
+        with full_precision(proposals.device):
+            refined = heads.box_coder.decode(box_regression.float(), [proposals.float()])  # [R, C, 4]
+            return clip_boxes_to_image(refined, image_size), class_logits.float().softmax(dim=-1)
+
+    def fuse(self, gt_boxes: Tensor, gt_labels: Tensor, refined: Tensor, probs: Tensor) -> Tensor:
+        """Each box fused with every refined proposal's box and probability for the box's own class."""
+        cand_boxes = refined[:, gt_labels].transpose(0, 1)  # [G, R, 4]
+        cand_scores = probs[:, gt_labels].t()  # [G, R]
+        return correct_boxes_per_gt(gt_boxes, cand_boxes, cand_scores, self.iou_thr, self.score_thr)
 
     @torch.no_grad()
     def forward(self, images: ImageList, targets: list[dict[str, Tensor]]) -> list[dict[str, Tensor]]:
@@ -86,15 +99,9 @@ class FasterRCNNBoxCorrector(FrozenTeacherMixin):
             if gt.shape[0] > 0:
                 boxes = clip_boxes_to_image(all_boxes[i], size)
                 index, valid = self.select_proposals(gt, boxes, all_objectness[i])
-                cand_boxes = gt.new_zeros((*index.shape, 4))  # [G, k, 4]
-                cand_scores = gt.new_zeros(index.shape)  # [G, k]
                 if valid.any():
                     single = {name: level[i : i + 1] for name, level in features.items()}
                     refined, probs = self.refine(single, boxes[index[valid]], size)
-                    cls = labels[valid.nonzero()[:, 0]]
-                    rows = torch.arange(cls.shape[0], device=cls.device)
-                    cand_boxes[valid] = refined[rows, cls].to(gt.dtype)
-                    cand_scores[valid] = probs[rows, cls].to(gt.dtype)
-                new = correct_boxes_per_gt(gt, cand_boxes, cand_scores, self.iou_thr, self.score_thr)
+                    new = self.fuse(gt, labels, refined, probs)
             corrected.append({**target, "boxes": new, "noisy_boxes": gt})
         return corrected
