@@ -12,6 +12,7 @@ import torch
 from vislite_tracking.data import Sequence
 from vislite_tracking.eval import (
     EvaluationError,
+    LengthMismatchWarning,
     Run,
     evaluate,
     got10k_toolkit,
@@ -35,8 +36,10 @@ def _shifted(dx: float, n: int = N) -> np.ndarray:
     return pred
 
 
-def _pyt(pred: np.ndarray, gt: np.ndarray, dataset: str = "otb", visible: np.ndarray | None = None) -> dict:
-    errors = pytracking.frame_errors(pred, gt, dataset=dataset, name="seq", visible=visible)
+def _pyt(
+    pred: np.ndarray, gt: np.ndarray, dataset: str = "otb", visible: np.ndarray | None = None, rule: str = "pytracking"
+) -> dict:
+    errors = pytracking.frame_errors(pred, gt, dataset=dataset, name="seq", visible=visible, rule=rule)
     return pytracking.scores(pytracking.sequence_curves(errors))
 
 
@@ -153,8 +156,8 @@ def test_length_rules() -> None:
     assert padded["auc"] == pytest.approx(100 * 20 / 21 * (N - 1) / N)
     longer = np.concatenate([gt, gt[:2]])
     assert _pyt(longer, gt, dataset="lasot")["auc"] == pytest.approx(100 * 20 / 21)  # truncated (monkey-17)
-    with pytest.raises(EvaluationError, match="predicted boxes"):
-        _got(longer, gt)
+    with pytest.warns(LengthMismatchWarning, match="12 predicted boxes for 10.*cut to the first 10"):
+        assert _got(longer, gt)["auc"] == pytest.approx(100 * 20 / 21)  # got10k-toolkit cuts, warns, goes on
 
 
 def test_nan_prediction_and_nan_ground_truth() -> None:
@@ -182,7 +185,8 @@ def test_pysot_keeps_frame_one_and_invalidates_boxes_touching_zero() -> None:
     assert _pysot(at_border.copy(), at_border)["auc"] == pytest.approx(0.0)
     outside = _constant((-30.0, 10.0, 20.0, 20.0))  # centre x < 0: distance -1 passes every threshold
     assert _pysot(_constant(), outside)["precision"] == pytest.approx(100.0)
-    assert _pyt(_constant(), outside)["precision"] == pytest.approx(100.0 / N)
+    assert _pyt(_constant(), outside)["precision"] == pytest.approx(0.0)  # x < 0: invalid, error +inf
+    assert _pyt(_constant(), outside, rule="ostrack")["precision"] == pytest.approx(100.0 / N)  # valid: frame 1
 
 
 def test_pysot_drops_absent_lasot_frames_but_keeps_the_full_denominator() -> None:

@@ -1,5 +1,5 @@
-"""OPE evaluation: run trackers over sequences, score results under pytracking's, got10k-toolkit's or
-pysot-toolkit's conventions, print tables and plot success / precision curves.
+"""OPE evaluation: run trackers over sequences, score results under pytracking's (or OSTrack's copy of it),
+got10k-toolkit's or pysot-toolkit's conventions, print tables and plot success / precision curves.
 
 Names are imported on first use, so that OPE worker processes (which import this package to run
 ``vislite_tracking.eval.worker``) start without loading the scoring and plotting stack.
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from vislite_tracking.lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from vislite_tracking.eval.curves import Curves, EvaluationError, Thresholds
+    from vislite_tracking.eval.curves import Curves, EvaluationError, LengthMismatchWarning, Thresholds
     from vislite_tracking.eval.plots import plot_curves
     from vislite_tracking.eval.protocol import Box, FirstFrameTracker, Tracker
     from vislite_tracking.eval.records import Run
@@ -29,6 +29,7 @@ _EXPORTS: dict[str, str] = {
     "Curves": "curves",
     "EvaluationError": "curves",
     "FirstFrameTracker": "protocol",
+    "LengthMismatchWarning": "curves",
     "Run": "records",
     "Thresholds": "curves",
     "Tracker": "protocol",
@@ -47,6 +48,7 @@ __all__ = [
     "DATASETS",
     "EvaluationError",
     "FirstFrameTracker",
+    "LengthMismatchWarning",
     "Run",
     "Thresholds",
     "Tracker",

@@ -8,6 +8,10 @@ Examples::
 
 With one ``--results`` the JSON holds that tracker's scores (overall, ``curves`` and ``sequences``); with
 several it maps each name to its scores. All scores are percentages.
+
+Conventions: ``pytracking`` (pytracking's ``extract_results.py``: ground truth valid when x, y, w, h are all
+> 0), ``ostrack`` (OSTrack's copy of it: valid when w, h > 0, so boxes touching the left or top border are
+scored), ``got10k`` (got10k-toolkit) and ``pysot`` (pysot-toolkit).
 """
 
 from __future__ import annotations
@@ -19,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from vislite_common.fileio import atomic_write_text
-from vislite_tracking.data.registry import READERS, load_sequences
+from vislite_tracking.data.registry import load_sequences
 from vislite_tracking.eval.plots import plot_curves
-from vislite_tracking.eval.scoring import CONVENTIONS, evaluate
+from vislite_tracking.eval.scoring import CONVENTIONS, DATASETS, evaluate
 from vislite_tracking.eval.table import format_table
 
 
@@ -30,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vislite-track-eval", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--dataset", required=True, choices=sorted(READERS), help="dataset layout of --root")
+    parser.add_argument("--dataset", required=True, choices=sorted(DATASETS), help="dataset layout of --root")
     parser.add_argument("--root", required=True, type=Path, help="dataset root folder")
     parser.add_argument("--split", help="LaSOT: test/train (from testing_set.txt); GOT-10k: val (default)/train")
     parser.add_argument(
@@ -45,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--convention",
         default="pytracking",
         choices=sorted(CONVENTIONS),
-        help="toolkit whose metric definitions to follow (default: pytracking)",
+        help="toolkit whose metric definitions to follow (default: pytracking; ostrack = OSTrack's copy of\n"
+        "pytracking's analysis, which keeps ground truth with x or y = 0 valid)",
     )
     parser.add_argument("--json", type=Path, help="write the scores to this JSON file")
     parser.add_argument("--plot", type=Path, help="write success / precision plots to this PNG")
@@ -71,6 +76,9 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     }
     print(f"{args.dataset} ({len(sequences)} sequences), {args.convention} convention, scores in %")
     print(format_table(results))
+    for name, result in results.items():
+        for note in result["warnings"]:
+            print(f"warning ({name}): {note}")
     if args.per_sequence:
         for name, result in results.items():
             print(f"\n{name}: per sequence")

@@ -11,6 +11,10 @@ class EvaluationError(ValueError):
     """Results or ground truth that a toolkit would reject; the message names the sequence."""
 
 
+class LengthMismatchWarning(UserWarning):
+    """A results file whose box count differs from the annotated frames and that a toolkit truncates or pads."""
+
+
 @dataclass(frozen=True)
 class Thresholds:
     """Overlap thresholds (success: IoU > t), centre-error thresholds in px and normalised (precision: e <= t)."""

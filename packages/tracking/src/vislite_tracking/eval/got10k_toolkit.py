@@ -1,21 +1,33 @@
 """The got10k-toolkit convention (``got10k/experiments/{otb,lasot,got10k}.py``, ``got10k/utils/metrics.py``).
 
-OTB / LaSOT reports: the first predicted box is replaced by the ground truth, frames whose ground truth has a
-NaN are dropped (nothing else is: LaSOT's occlusion flags are ignored), IoU of continuous rectangles
-(``x + w``, no -1) on 21 thresholds ``linspace(0, 1, 21)`` (strict >), precision at 20 px, and the
-normalised precision is the *mean* of its curve over ``linspace(0, 0.5, 51)`` (an area, not the value at 0.2).
+OTB / LaSOT reports: the first predicted box is replaced by the ground truth; when the results and the ground
+truth differ in length both are cut to the shorter one, with a warning (the toolkit prints "anno donnot match
+boxes" and goes on); frames whose ground truth has a NaN are dropped (nothing else is: LaSOT's occlusion flags
+are ignored); IoU of continuous rectangles (``x + w``, no -1) on 21 thresholds ``linspace(0, 1, 21)`` (strict >),
+precision at 20 px, and the normalised precision is the *mean* of its curve over ``linspace(0, 0.5, 51)`` (an
+area, not the value at 0.2).
 
 GOT-10k report: IoU clipped to the image over frames 2..N with ``cover > 0``, concatenated over all frames of
-all sequences (frame-weighted): AO = mean IoU, SR50 = mean(IoU > 0.5), SR75 = mean(IoU > 0.75) (SR75 is what
-the evaluation server adds; the toolkit's own val report stops at SR50).
+all sequences (frame-weighted; a length mismatch is an error, as the toolkit asserts equal shapes there):
+AO = mean IoU, SR50 = mean(IoU > 0.5), SR75 = mean(IoU > 0.75) (SR75 is what the evaluation server adds; the
+toolkit's own val report stops at SR50).
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from vislite_tracking.eval.boxes import center_error, got10k_iou, got10k_norm_center_error
-from vislite_tracking.eval.curves import Curves, EvaluationError, Thresholds, curves_from_errors, threshold_index
+from vislite_tracking.eval.curves import (
+    Curves,
+    EvaluationError,
+    LengthMismatchWarning,
+    Thresholds,
+    curves_from_errors,
+    threshold_index,
+)
 
 THRESHOLDS = Thresholds(
     overlap=np.linspace(0, 1, 21),
@@ -29,12 +41,28 @@ def _check_shapes(pred: np.ndarray, gt: np.ndarray, name: str) -> None:
         raise EvaluationError(f"sequence {name!r}: {len(pred)} predicted boxes for {len(gt)} annotated frames")
 
 
+def _truncate(pred: np.ndarray, gt: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Both cut to the shorter length, with a warning, as ExperimentOTB / ExperimentLaSOT ``report`` do."""
+    if len(pred) == len(gt):
+        return pred, gt
+    n = min(len(pred), len(gt))
+    warnings.warn(
+        f"sequence {name!r}: {len(pred)} predicted boxes for {len(gt)} annotated frames; "
+        f"both cut to the first {n} (got10k-toolkit convention)",
+        LengthMismatchWarning,
+        stacklevel=3,
+    )
+    return pred[:n], gt[:n]
+
+
 def sequence_curves(pred: np.ndarray, gt: np.ndarray, *, name: str) -> Curves:
     """ExperimentLaSOT's (= ExperimentOTB's, where no ground truth is NaN) per-sequence curves."""
     pred = np.array(pred, dtype=np.float64)
     gt = np.asarray(gt, dtype=np.float64)
-    _check_shapes(pred, gt, name)
+    if pred.ndim != 2 or pred.shape[1:] != (4,) or len(pred) == 0:
+        raise EvaluationError(f"sequence {name!r}: predicted boxes have shape {pred.shape}, expected (N, 4), N > 0")
     pred[0] = gt[0]
+    pred, gt = _truncate(pred, gt, name)
     keep = ~np.isnan(gt).any(axis=1)
     if not keep.any():
         raise EvaluationError(f"sequence {name!r}: no frame has a ground-truth box")

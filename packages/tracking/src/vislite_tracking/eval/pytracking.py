@@ -1,11 +1,15 @@
-"""The pytracking analysis convention (``pytracking/analysis/extract_results.py``; OSTrack ships the same file).
+"""The pytracking analysis convention (``pytracking/analysis/extract_results.py``) and OSTrack's copy of it.
 
 Per sequence: the first predicted box is replaced by the ground truth; predicted boxes of zero width or height
-take the previous box; frames whose ground truth has w or h <= 0 (and, on LaSOT, frames marked fully occluded
-or out of view) are invalid: IoU -1, centre error +inf, normalised error -1 (so it passes every normalised
-threshold, as in the original) except on LaSOT where invisible frames get +inf. Every frame stays in the
-denominator. Success counts IoU > t (strict) on 21 thresholds ``arange(0, 1.05, 0.05)``, so a perfect tracker
+take the previous box; invalid frames get IoU -1, centre error +inf and normalised error -1 (so it passes every
+normalised threshold, as in the original) except on LaSOT where invisible frames get +inf. Every frame stays in
+the denominator. Success counts IoU > t (strict) on 21 thresholds ``arange(0, 1.05, 0.05)``, so a perfect tracker
 reaches AUC 20/21 = 95.24; precision is read at 20 px and normalised precision at 0.20.
+
+The two copies differ in one rule, which ground-truth frames are valid (``VALIDITY``): pytracking requires all
+four values x, y, w, h > 0 (a box touching the left or top border, x = 0 or y = 0, is invalid), OSTrack's
+``lib/test/analysis/extract_results.py`` only w, h > 0. On LaSOT, fully occluded or out-of-view frames are invalid
+in both.
 """
 
 from __future__ import annotations
@@ -17,7 +21,14 @@ import numpy as np
 import torch
 
 from vislite_tracking.eval.boxes import center_error, pytracking_iou, pytracking_norm_center_error
-from vislite_tracking.eval.curves import Curves, EvaluationError, Thresholds, curves_from_errors, threshold_index
+from vislite_tracking.eval.curves import (
+    Curves,
+    EvaluationError,
+    LengthMismatchWarning,
+    Thresholds,
+    curves_from_errors,
+    threshold_index,
+)
 
 # torch.arange, as in the original: its values differ from numpy's in the last bit at 0.65 and 0.75
 THRESHOLDS = Thresholds(
@@ -25,6 +36,21 @@ THRESHOLDS = Thresholds(
     center=torch.arange(0, 51, dtype=torch.float64).numpy(),
     norm_center=(torch.arange(0, 51, dtype=torch.float64) / 100.0).numpy(),
 )
+
+
+VALIDITY: dict[str, str] = {  # rule name -> which ground-truth boxes count as valid
+    "pytracking": "x, y, w, h all > 0",
+    "ostrack": "w, h > 0",
+}
+
+
+def valid_ground_truth(gt: np.ndarray, rule: str = "pytracking") -> np.ndarray:
+    """(N,) bool: frames whose (N, 4) ground truth is valid under ``rule`` ("pytracking" or "ostrack")."""
+    if rule == "pytracking":
+        return (gt > 0).all(axis=1)
+    if rule == "ostrack":
+        return (gt[:, 2:] > 0).all(axis=1)
+    raise ValueError(f"unknown validity rule {rule!r}; expected one of {sorted(VALIDITY)}")
 
 
 @dataclass(frozen=True)
@@ -38,22 +64,32 @@ class FrameErrors:
 
 
 def _fix_length(pred: np.ndarray, n: int, dataset: str, name: str) -> np.ndarray:
+    """As the original: a longer prediction is cut to the ground truth; a shorter one is an error on LaSOT and
+    padded with zero boxes elsewhere (silently there, with a warning here)."""
     if len(pred) > n:  # e.g. LaSOT monkey-17: some trackers report more frames than annotated
         return pred[:n]
     if len(pred) < n:
         if dataset == "lasot":
             raise EvaluationError(f"sequence {name!r}: {len(pred)} predicted boxes for {n} annotated frames")
         warnings.warn(
-            f"sequence {name!r}: {len(pred)} predicted boxes for {n} frames; padding with zero boxes", stacklevel=3
+            f"sequence {name!r}: {len(pred)} predicted boxes for {n} frames; padding with zero boxes",
+            LengthMismatchWarning,
+            stacklevel=3,
         )
         return np.concatenate([pred, np.zeros((n - len(pred), 4))])
     return pred
 
 
 def frame_errors(
-    pred: np.ndarray, gt: np.ndarray, *, dataset: str, name: str, visible: np.ndarray | None = None
+    pred: np.ndarray,
+    gt: np.ndarray,
+    *,
+    dataset: str,
+    name: str,
+    visible: np.ndarray | None = None,
+    rule: str = "pytracking",
 ) -> FrameErrors:
-    """pytracking's ``calc_seq_err_robust`` on (N, 4) boxes; ``visible`` is passed for LaSOT only."""
+    """``calc_seq_err_robust`` on (N, 4) boxes; ``visible`` is passed for LaSOT only; ``rule``: see ``VALIDITY``."""
     pred = np.array(pred, dtype=np.float64)
     gt = np.asarray(gt, dtype=np.float64)
     if np.isnan(pred).any() or (pred[:, 2:] < 0).any():
@@ -65,7 +101,7 @@ def frame_errors(
             pred[i] = pred[i - 1]
     pred = _fix_length(pred, len(gt), dataset, name)
     pred[0] = gt[0]
-    valid = (gt[:, 2:] > 0).all(axis=1)
+    valid = valid_ground_truth(gt, rule)
     if visible is not None:
         valid &= np.asarray(visible, dtype=bool)
     center = center_error(pred, gt)

@@ -1,15 +1,19 @@
 """``evaluate``: score a results folder against ground truth under one toolkit's convention.
 
 All scores are percentages. ``auc``, ``precision`` and ``norm_precision`` (plus ``op50`` / ``op75``) follow
-the chosen convention (``pytracking``, ``got10k`` or ``pysot``; see those modules); on GOT-10k, ``ao``,
+the chosen convention (``pytracking``, ``ostrack``, ``got10k`` or ``pysot``; see those modules; ``ostrack`` is
+pytracking's analysis as OSTrack copied it, where ground truth with x or y = 0 stays valid); on GOT-10k, ``ao``,
 ``sr50`` and ``sr75`` always follow GOT-10k's own definition (frame-weighted over frames 2..N with
 ``cover > 0``), which the other toolkits do not compute. ``fps`` is the mean over sequences of mean(1 / t)
-from the timing files, when present.
+from the timing files, when present. Results whose length differs from the ground truth and that the convention
+truncates or pads (rather than rejects) raise a ``LengthMismatchWarning``; its messages are also kept under
+``warnings`` (per sequence and overall).
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence as Seq
 from pathlib import Path
 from typing import Any
@@ -19,11 +23,12 @@ from PIL import Image
 
 from vislite_tracking.data.sequence import Sequence
 from vislite_tracking.eval import got10k_toolkit, pysot_toolkit, pytracking
-from vislite_tracking.eval.curves import Curves, EvaluationError, Thresholds
+from vislite_tracking.eval.curves import Curves, EvaluationError, LengthMismatchWarning, Thresholds
 from vislite_tracking.eval.results import Run, frames_per_second, load_runs
 
 CONVENTIONS: dict[str, Thresholds] = {
     "pytracking": pytracking.THRESHOLDS,
+    "ostrack": pytracking.THRESHOLDS,
     "got10k": got10k_toolkit.THRESHOLDS,
     "pysot": pysot_toolkit.THRESHOLDS,
 }
@@ -31,14 +36,29 @@ DATASETS: tuple[str, ...] = ("lasot", "got10k", "otb")
 
 
 def _run_curves(run: Run, seq: Sequence, dataset: str, convention: str) -> Curves:
-    if convention == "pytracking":
+    if convention in pytracking.VALIDITY:  # pytracking or OSTrack's copy: they differ in the valid frames only
         visible = seq.visible if dataset == "lasot" else None  # only pytracking's LaSOT carries visibility
-        errors = pytracking.frame_errors(run.boxes, seq.boxes, dataset=dataset, name=seq.name, visible=visible)
+        errors = pytracking.frame_errors(
+            run.boxes, seq.boxes, dataset=dataset, name=seq.name, visible=visible, rule=convention
+        )
         return pytracking.sequence_curves(errors)
     if convention == "pysot":
         present = seq.visible if dataset == "lasot" else None  # pysot's LaSOT ``absent`` list
         return pysot_toolkit.sequence_curves(run.boxes, seq.boxes, name=seq.name, present=present)
     return got10k_toolkit.sequence_curves(run.boxes, seq.boxes, name=seq.name)
+
+
+def _sequence_curves(runs: list[Run], seq: Sequence, dataset: str, convention: str) -> tuple[Curves, list[str]]:
+    """Mean curves over the runs of one sequence, and the length-mismatch warnings they raised (re-emitted)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", LengthMismatchWarning)
+        curves = Curves.mean([_run_curves(run, seq, dataset, convention) for run in runs])
+    notes = []
+    for item in caught:
+        if issubclass(item.category, LengthMismatchWarning):
+            notes.append(str(item.message))
+        warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
+    return curves, notes
 
 
 def _frame_size(seq: Sequence) -> tuple[int, int]:
@@ -60,7 +80,7 @@ def _got10k_ious(runs: list[Run], seq: Sequence) -> np.ndarray:
 
 
 def _scores(curves: Curves, convention: str) -> dict[str, float]:
-    modules = {"pytracking": pytracking, "got10k": got10k_toolkit, "pysot": pysot_toolkit}
+    modules = {"pytracking": pytracking, "ostrack": pytracking, "got10k": got10k_toolkit, "pysot": pysot_toolkit}
     return modules[convention].scores(curves)
 
 
@@ -93,8 +113,10 @@ def evaluate(
     all_curves, all_ious = [], []
     for seq in sequences:
         runs = load_runs(results_dir, seq.name)
-        curves = Curves.mean([_run_curves(run, seq, dataset, convention) for run in runs])
+        curves, notes = _sequence_curves(runs, seq, dataset, convention)
         entry: dict[str, Any] = {**_scores(curves, convention), "length": len(seq)}
+        if notes:
+            entry["warnings"] = notes
         entry["fps"] = _mean_fps([frames_per_second(run.times) for run in runs])
         if dataset == "got10k":
             ious = _got10k_ious(runs, seq)
@@ -112,5 +134,6 @@ def evaluate(
         out.update(got10k_toolkit.ao_sr(ious))
         values = 100.0 * got10k_toolkit.ao_success_curve(ious)
         out["curves"]["ao_success"] = {"thresholds": got10k_toolkit.AO_THRESHOLDS.tolist(), "values": values.tolist()}
+    out["warnings"] = [note for entry in per_sequence.values() for note in entry.get("warnings", [])]
     out["sequences"] = per_sequence
     return out
