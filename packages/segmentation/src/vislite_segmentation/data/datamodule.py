@@ -24,6 +24,8 @@ class SegmentationDataModule(VisliteDataModule):
     ``batch_size`` is global (divided by the world size); evaluation loaders yield lists (:func:`collate_eval`)
     because images keep their own aspect ratio. ``class_names`` (optional) must have ``num_classes`` entries.
     ``reduce_zero_label`` / ``ignore_index`` describe the label files (see :class:`SegmentationDataset`).
+    The transform arguments default to mmseg's ADE20K pipeline (``PhotoMetricDistortion``'s brightness delta 32,
+    contrast and saturation ranges (0.5, 1.5), hue delta 18).
     """
 
     def __init__(
@@ -44,6 +46,10 @@ class SegmentationDataModule(VisliteDataModule):
         cat_max_ratio: float = 0.75,
         flip_prob: float = 0.5,
         photometric: bool = True,
+        brightness_delta: int = 32,
+        contrast_range: Sequence[float] = (0.5, 1.5),
+        saturation_range: Sequence[float] = (0.5, 1.5),
+        hue_delta: int = 18,
         eval_scale: Sequence[int] | None = (2048, 512),
         mean: Sequence[float] = ADE_MEAN,
         std: Sequence[float] = ADE_STD,
@@ -74,6 +80,10 @@ class SegmentationDataModule(VisliteDataModule):
             cat_max_ratio=cat_max_ratio,
             flip_prob=flip_prob,
             photometric=photometric,
+            brightness_delta=brightness_delta,
+            contrast_range=contrast_range,
+            saturation_range=saturation_range,
+            hue_delta=hue_delta,
             mean=mean,
             std=std,
         )

@@ -63,6 +63,10 @@ class SegTrainTransform:
         cat_max_ratio: float = 0.75,
         flip_prob: float = 0.5,
         photometric: bool = True,
+        brightness_delta: int = 32,
+        contrast_range: Sequence[float] = (0.5, 1.5),
+        saturation_range: Sequence[float] = (0.5, 1.5),
+        hue_delta: int = 18,
         mean: Sequence[float] = ADE_MEAN,
         std: Sequence[float] = ADE_STD,
         ignore_index: int = IGNORE_INDEX,
@@ -73,13 +77,30 @@ class SegTrainTransform:
         self.crop_size, self.cat_max_ratio = int(crop_size), float(cat_max_ratio)
         self.flip_prob, self.ignore_index = float(flip_prob), int(ignore_index)
         self.mean, self.std = tuple(mean), tuple(std)
-        self.distort = PhotoMetricDistortion() if photometric else None
+        self.distort = (
+            PhotoMetricDistortion(
+                brightness_delta=int(brightness_delta),
+                contrast_range=(float(contrast_range[0]), float(contrast_range[1])),
+                saturation_range=(float(saturation_range[0]), float(saturation_range[1])),
+                hue_delta=int(hue_delta),
+            )
+            if photometric
+            else None
+        )
+
+    def sample_ratio(self) -> float:
+        """A ratio drawn uniformly from ``ratio_range`` (mmcv's ``RandomResize._random_sample_ratio``)."""
+        return float(torch.empty(()).uniform_(*self.ratio_range))
+
+    def sample_size(self, height: int, width: int) -> tuple[int, int]:
+        """The random resize's output size: ``scale`` times a sampled ratio (each side truncated to int), then
+        mmcv's keep-ratio rule (:func:`keep_ratio_size`)."""
+        ratio = self.sample_ratio()
+        return keep_ratio_size(height, width, (int(self.scale[0] * ratio), int(self.scale[1] * ratio)))
 
     def random_resize(self, image: torch.Tensor, label: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        ratio = float(torch.empty(()).uniform_(*self.ratio_range))
-        target = (int(self.scale[0] * ratio), int(self.scale[1] * ratio))
-        size = keep_ratio_size(image.shape[-2], image.shape[-1], target)
-        image, label = resize_pair(image, label, size)
+        """``image`` and ``label`` resized to :meth:`sample_size` (bilinear / nearest)."""
+        image, label = resize_pair(image, label, self.sample_size(image.shape[-2], image.shape[-1]))
         return image, label
 
     def _random_box(self, height: int, width: int) -> tuple[int, int, int, int]:
