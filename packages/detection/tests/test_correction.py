@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torchvision.ops import box_iou
 
 from vislite_detection.models import create_detector, load_detector_weights
 from vislite_detection.ndet import (
@@ -143,13 +144,28 @@ def _batch() -> tuple[list[torch.Tensor], list[dict[str, torch.Tensor]]]:
 def test_teacher_corrects_the_students_own_batch(name: str, corrector: type) -> None:
     torch.manual_seed(0)
     teacher = create_detector(name)
-    student = with_box_correction(detector=create_detector(name), corrector=corrector(teacher=teacher, score_thr=0.0))
+    fixer = corrector(teacher=teacher, score_thr=0.0)
+    student = with_box_correction(detector=create_detector(name), corrector=fixer)
     assert isinstance(student.transform, CorrectingTransform)
     student.train()
     assert not teacher.training and not any(p.requires_grad for p in teacher.parameters())
+    refined: list[torch.Tensor] = []
+    if isinstance(fixer, FasterRCNNBoxCorrector):  # record what the RPN selection hands to the RoI head
+        refine = fixer.refine
+
+        def spy(features: dict[str, torch.Tensor], proposals: torch.Tensor, size: tuple[int, int]) -> tuple:
+            refined.append(proposals)
+            return refine(features, proposals, size)
+
+        fixer.refine = spy
     images, targets = _batch()
     image_list, out = student.transform(images, targets)
     assert torch.equal(out[0]["noisy_boxes"], targets[0]["boxes"])
+    if refined:  # the untrained RPN still yields proposals above IoU 0.5 for both boxes, and only those
+        best = box_iou(refined[0], targets[0]["boxes"])  # [R, G]
+        assert len(refined) == 1 and (best.max(dim=1).values > 0.5).all()
+        assert ((best > 0.5).sum(dim=0) > 0).all()
+    assert bool(refined) == (name == "test_faster_rcnn")
     new = out[0]["boxes"]
     assert ((new[:, 2:] > new[:, :2]).all()) and out[1]["boxes"].shape == (0, 4)
     quality = student.transform.box_quality
