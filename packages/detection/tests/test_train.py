@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
+from torchvision.models.detection import FCOS
 
 from vislite_common.data.world import make_coco
 from vislite_common.engine.compose import compose_config
 from vislite_common.engine.train import train
 from vislite_detection.data import CocoDetection
 from vislite_detection.eval import CocoEvaluator
+from vislite_detection.models import create_detector
+from vislite_detection.ndet import FCOSBoxCorrector, with_box_correction
 from vislite_detection.noise import add_box_noise
 
 WORLD = dict(seed=0, image_size=128, num_train=48, num_val=16)
@@ -136,3 +140,26 @@ def test_teacher_student_training_runs_end_to_end(
     assert 0.5 < metrics["train/iou_noisy"] < 0.95  # gamma = 0.1 noise, measured against the clean boxes
     assert metrics["train/iou_corrected"] > 0.5
     assert torch.isfinite(torch.tensor(metrics["train/loss_epoch"]))
+
+
+def test_an_oracle_teacher_moves_noisy_boxes_towards_the_clean_ones(
+    world: Path, tmp_path: Path, make_oracle: Callable[..., FCOS]
+) -> None:
+    clean = json.loads((world / "annotations" / "instances_train.json").read_text())
+    path = tmp_path / "noisy.json"
+    path.write_text(json.dumps(add_box_noise(clean, gamma=0.1, seed=0)))
+    dataset = CocoDetection(image_dir=world / "train", ann_file=path)
+    images, targets = [], []
+    for index in range(8):
+        image, target = dataset[index]
+        images.append(image.as_subclass(torch.Tensor))
+        targets.append({key: target[key].as_subclass(torch.Tensor) for key in ("boxes", "labels", "clean_boxes")})
+    student = create_detector("test_fcos")
+    image_list, _ = student.transform(images, targets)
+    oracle = make_oracle(image_list, [t["clean_boxes"] for t in targets], [t["labels"] for t in targets])
+    student = with_box_correction(detector=student, corrector=FCOSBoxCorrector(teacher=oracle)).train()
+    losses = student(images, targets)  # one training step of the student, on the corrected boxes
+    sum(losses.values()).backward()
+    quality = student.transform.box_quality
+    assert 0.6 < quality["iou_noisy"] < 0.85
+    assert quality["iou_corrected"] > quality["iou_noisy"] + 0.05, quality
