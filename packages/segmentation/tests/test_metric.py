@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from torchmetrics.classification import MulticlassJaccardIndex
+from torchmetrics.segmentation import MeanIoU
 
 from vislite_segmentation.eval import SegmentationMetric, miou
 
@@ -80,6 +81,23 @@ def test_torchmetrics_macro_jaccard_matches_the_mmseg_definition() -> None:
     for pred, gt in zip(preds, gts):
         jaccard.update(torch.as_tensor(pred), torch.as_tensor(gt))
     assert ours["mIoU"] == pytest.approx(100 * float(jaccard.compute()), abs=1e-4)
+
+
+def test_torchmetrics_mean_iou_is_a_mean_of_per_image_scores() -> None:
+    """``torchmetrics.segmentation.MeanIoU`` averages per-image IoUs, so on the aggregation case above it gives
+    50, not the dataset-level 74.5; it also has no ignore index."""
+    gt1, pred1 = np.zeros((10, 10), int), np.zeros((10, 10), int)
+    gt2, pred2 = np.array([[0, 1]]), np.array([[1, 1]])
+    metric = MeanIoU(num_classes=2, input_format="index")
+    for pred, gt in ((pred1, gt1), (pred2, gt2)):
+        metric.update(torch.as_tensor(pred)[None], torch.as_tensor(gt)[None])
+    # image 1: class 0 IoU 1, class 1 absent; image 2: class 0 IoU 0/2, class 1 IoU 1/2. torchmetrics 1.9 skips
+    # absent (image, class) pairs: (1 + 0 + 0.5) / 3; scoring them 0 would give the per-image mean, 0.375
+    per_pair, per_image = (1.0 + 0.0 + 0.5) / 3, ((1.0 + 0.0) / 2 + (0.0 + 0.5) / 2) / 2
+    assert float(metric.compute()) in (pytest.approx(per_pair), pytest.approx(per_image))
+    ours = miou([pred1, pred2], [gt1, gt2], num_classes=2)["mIoU"]
+    assert ours == pytest.approx((100 * 100 / 101 + 50.0) / 2)  # 74.50
+    assert abs(ours - 100 * float(metric.compute())) > 20
 
 
 def test_metric_object_accumulates_like_the_function() -> None:
