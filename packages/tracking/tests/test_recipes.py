@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from hydra import compose, initialize_config_module
@@ -33,15 +35,27 @@ def test_vit_tiny_ce_lasot_recipe() -> None:
     assert (data.template_size, data.template_factor, data.search_size, data.search_factor) == (128, 2.0, 256, 4.0)
     assert (data.centre_jitter, data.scale_jitter) == (3.0, 0.25)
     assert (data.grayscale_prob, data.flip_prob, data.brightness) == (0.05, 0.5, 0.2)
-    assert [s.dataset for s in data.train_sources] == ["lasot", "got10k", "coco"]
-    assert {s.weight for s in data.train_sources} == {1}
-    assert [s.split for s in data.train_sources[:2]] == ["train", "vottrain"]
+    assert [s.dataset for s in data.train_sources] == ["lasot", "got10k", "coco", "trackingnet"]  # 1:1:1:1
+    assert [s.weight for s in data.train_sources] == [1, 1, 1, 1]
+    assert [s.split for s in data.train_sources] == ["train", "vottrain", "train", "train"]
+    assert data.train_sources[3].root == "/datasets/trackingnet"
     assert [(s.dataset, s.split) for s in data.val_sources] == [("got10k", "votval")]
     keep = instantiate(cfg.model.keep_rate)
     assert [keep(e) for e in (1, 19, 20, 100, 300)] == [1.0, 1.0, 1.0, 0.7, 0.7]
     assert keep(60) == pytest.approx(0.85)
     decay = instantiate(cfg.model.scheduler)
     assert (decay.factor(239), decay.factor(240)) == (1.0, pytest.approx(0.1))
+
+
+def test_recipe_data_names_a_missing_root(tmp_path: Path) -> None:
+    cfg = _compose("experiment=vit_tiny_ce_lasot", f"paths.data_dir={tmp_path}")
+    (tmp_path / "lasot").mkdir()  # present but empty: the LaSOT reader's own error
+    data = instantiate(cfg.data)
+    with pytest.raises(FileNotFoundError, match="lasot_train_split.txt|training_set.txt|testing_set.txt"):
+        data.setup("fit")
+    (tmp_path / "lasot").rmdir()
+    with pytest.raises(FileNotFoundError, match=r"train_sources\[0\]: lasot root .*/lasot is not a directory"):
+        instantiate(cfg.data).setup("fit")
 
 
 def test_optimizer_groups_and_model_from_the_recipe() -> None:

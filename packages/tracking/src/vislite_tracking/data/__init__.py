@@ -1,4 +1,5 @@
-"""Tracking data: the ``Sequence`` record and readers for LaSOT, GOT-10k, OTB2015 and COCO static pairs.
+"""Tracking data: the ``Sequence`` record and readers for LaSOT, GOT-10k, OTB2015, TrackingNet and COCO static
+pairs.
 
 Names are imported on first use, so that processes which only unpickle a ``Sequence`` (OPE workers, data
 loader workers) do not load every reader. COCO pairs by split: ``vislite_tracking.data.coco_pairs.coco_pairs``.
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from vislite_tracking.data.otb import FRAME_RANGES, INIT_OMIT, otb_sequences, read_otb
     from vislite_tracking.data.registry import READERS, load_sequences
     from vislite_tracking.data.sequence import Sequence
+    from vislite_tracking.data.trackingnet import read_trackingnet, trackingnet_sequences
 
 _EXPORTS: dict[str, str] = {
     "FRAME_RANGES": "otb",
@@ -33,6 +35,8 @@ _EXPORTS: dict[str, str] = {
     "read_got10k": "got10k",
     "read_lasot": "lasot",
     "read_otb": "otb",
+    "read_trackingnet": "trackingnet",
+    "trackingnet_sequences": "trackingnet",
 }
 __all__ = [
     "CocoObject",
@@ -49,6 +53,8 @@ __all__ = [
     "read_got10k",
     "read_lasot",
     "read_otb",
+    "read_trackingnet",
+    "trackingnet_sequences",
 ]
 
 

@@ -21,11 +21,19 @@ SOURCE_KEYS = {"dataset", "root", "split", "weight"}
 
 
 def open_source(spec: Mapping[str, Any], where: str) -> tuple[SequenceSource | list, float]:
-    """``({"dataset": "lasot"|"got10k"|"otb"|"coco", "root": ..., "split": ..., "weight": 1})`` -> (source, weight)."""
+    """``{"dataset": "lasot"|"got10k"|"otb"|"trackingnet"|"coco", "root", "split", "weight"}`` -> (source, weight).
+
+    A root that does not exist is a FileNotFoundError naming the source, its dataset and the path.
+    """
     unknown = set(spec) - SOURCE_KEYS
     if unknown or "dataset" not in spec or "root" not in spec:
         raise ValueError(f"{where}: expected keys dataset, root[, split, weight], got {sorted(spec)}")
     dataset, root, split = str(spec["dataset"]), spec["root"], spec.get("split")
+    if not Path(root).is_dir():
+        raise FileNotFoundError(
+            f"{where}: {dataset} root {root} is not a directory (set paths.data_dir, or this source's root; "
+            "drop the source from the mix to train without it)"
+        )
     if dataset == "coco":
         return coco_pairs(root, split or "train"), float(spec.get("weight", 1.0))
     return load_sequences(dataset, root, split), float(spec.get("weight", 1.0))
