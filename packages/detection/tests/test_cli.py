@@ -71,18 +71,34 @@ def test_viz_draws_the_result_file(world: Path, tmp_path: Path, capsys: pytest.C
     assert drawn.shape == plain.shape and (np.abs(drawn.astype(int) - plain).max(axis=2) > 100).sum() > 50
 
 
-def test_broken_input_is_reported_not_raised(world: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_noise_copies_invalid_boxes_by_default(world: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = json.loads((world / "annotations/instances_train.json").read_text())
+    data["annotations"][0]["bbox"][3] = 0  # zero height, as annotation 918 of COCO train2017
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps(data))
+    out = tmp_path / "x.json"
+    assert main(["noise", "--in", str(broken), "--out", str(out), "--gamma", "0.1"]) == 0
+    assert "copied unchanged: 0 crowd, 1 invalid (ids 1)" in capsys.readouterr().out
+    written = json.loads(out.read_text())["annotations"]
+    assert written[0]["bbox"] == data["annotations"][0]["bbox"] == written[0]["clean_bbox"]
+    assert len(written) == len(data["annotations"])
+
+    argv = ["noise", "--in", str(broken), "--out", str(out), "--gamma", "0.1", "--invalid-boxes"]
+    assert main([*argv, "error"]) == 2
+    assert "annotation id 1" in capsys.readouterr().err
+    with pytest.warns(UserWarning, match="left out 1 annotation"):
+        assert main([*argv, "skip"]) == 0
+    written = json.loads(out.read_text())["annotations"]
+    assert [a["id"] for a in written] == [a["id"] for a in data["annotations"][1:]]
+
+
+def test_other_commands_report_broken_input(world: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = json.loads((world / "annotations/instances_train.json").read_text())
     data["annotations"][0]["bbox"][2] = 0
     broken = tmp_path / "broken.json"
     broken.write_text(json.dumps(data))
-    assert main(["noise", "--in", str(broken), "--out", str(tmp_path / "x.json"), "--gamma", "0.1"]) == 2
+    assert main(["quality", "--noisy", str(broken), "--clean", str(broken)]) == 2
     assert "annotation id 1" in capsys.readouterr().err
-    argv = ["noise", "--in", str(broken), "--out", str(tmp_path / "x.json"), "--gamma", "0.1", "--invalid-boxes"]
-    with pytest.warns(UserWarning, match="left out 1 annotation"):
-        assert main([*argv, "skip"]) == 0
-    written = json.loads((tmp_path / "x.json").read_text())["annotations"]
-    assert [a["id"] for a in written] == [a["id"] for a in data["annotations"][1:]]
 
 
 def test_console_script_help() -> None:

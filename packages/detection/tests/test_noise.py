@@ -12,7 +12,7 @@ import pytest
 
 from vislite_common.data.world import make_coco
 from vislite_detection.data import CocoDetection
-from vislite_detection.noise import add_box_noise, jitter_boxes
+from vislite_detection.noise import add_box_noise, jitter_boxes, select_boxes
 
 
 def _synthetic_coco(num: int = 4000, seed: int = 0) -> dict[str, Any]:
@@ -71,16 +71,17 @@ def test_world_file_gets_noise_with_clean_boxes_kept(world: Path, tmp_path: Path
     original = copy.deepcopy(clean)
     noisy = add_box_noise(clean, gamma=0.1, seed=7)
     assert clean == original  # the input is left alone
-    assert noisy["info"]["box_noise"] == {"gamma": 0.1, "seed": 7, "model": "corner gaussian, std gamma*w/h"}
+    num = len(original["annotations"])
+    assert noisy["info"]["box_noise"] == {"gamma": 0.1, "seed": 7, "model": "corner gaussian, std gamma*w/h",
+                                          "noised": num - 1, "copied_crowd": 1, "copied_invalid": 0}  # fmt: skip
     crowd, *instances = zip(original["annotations"], noisy["annotations"])
-    assert crowd[1]["bbox"] == crowd[0]["bbox"] == crowd[1]["clean_bbox"]
+    assert crowd[1] == {**crowd[0], "clean_bbox": crowd[0]["bbox"]}  # copied unchanged
     moved = 0
     for before, after in instances:
-        assert after["clean_bbox"] == before["bbox"] and after["clean_area"] == before["area"]
+        assert after["clean_bbox"] == before["bbox"] and after["area"] == before["area"]  # area stays clean
         assert after["segmentation"] == before["segmentation"] and after["id"] == before["id"]
         x, y, w, h = after["bbox"]
         assert w >= 1 and h >= 1 and x < 64 and y < 64 and x + w > 0 and y + h > 0
-        assert after["area"] == pytest.approx(w * h)
         moved += after["bbox"] != before["bbox"]
     assert moved == len(instances)
     assert add_box_noise(clean, gamma=0.1, seed=7) == noisy
@@ -101,3 +102,31 @@ def test_zero_gamma_keeps_boxes_and_negative_gamma_is_refused(world: Path) -> No
     assert [a["bbox"] for a in same["annotations"]] == [a["bbox"] for a in clean["annotations"]]
     with pytest.raises(ValueError, match="gamma must be >= 0"):
         add_box_noise(clean, gamma=-0.1, seed=0)
+
+
+def _with_bad_boxes(world: Path) -> dict[str, Any]:
+    """The world's training file with a zero-height box (like two in COCO train2017) and a 0.5 px wide one."""
+    data = json.loads((world / "annotations/instances_train.json").read_text())
+    data["annotations"][0]["bbox"][3] = 0.0
+    data["annotations"][0]["area"] = 0.0
+    data["annotations"][1]["bbox"][2] = 0.5
+    return data
+
+
+def test_invalid_and_crowd_boxes_are_copied_unchanged_and_counted(world: Path) -> None:
+    clean = _with_bad_boxes(world)
+    clean["annotations"][2]["iscrowd"] = 1
+    noisy = add_box_noise(clean, gamma=0.1, seed=0)
+    for before, after in zip(clean["annotations"][:3], noisy["annotations"][:3]):
+        assert after == {**before, "clean_bbox": before["bbox"]}  # zero-height, 0.5 px wide, crowd
+    assert all(a["bbox"] != b["bbox"] for a, b in zip(clean["annotations"][3:], noisy["annotations"][3:]))
+    counts = noisy["info"]["box_noise"]
+    assert (counts["noised"], counts["copied_crowd"], counts["copied_invalid"]) == (len(clean["annotations"]) - 3, 1, 2)
+    selection = select_boxes(clean)
+    assert (selection.crowd, selection.invalid) == ([3], [1, 2])
+    assert selection.summary().endswith("copied unchanged: 1 crowd, 2 invalid (ids 1, 2)")
+
+
+def test_strict_mode_names_the_first_invalid_box(world: Path) -> None:
+    with pytest.raises(ValueError, match=r"annotation id 1: bbox .* is not a valid box.*2 such box"):
+        add_box_noise(_with_bad_boxes(world), gamma=0.1, seed=0, strict=True)

@@ -1,7 +1,8 @@
 """``vislite-det``: COCO tools for detection data.
 
 vislite-det world --out data/world/coco                      # write the embedded COCO world
-vislite-det noise --in A.json --out B.json --gamma 0.1 --seed 0   # noisy copy (clean box kept in clean_bbox)
+vislite-det noise --in A.json --out B.json --gamma 0.1 --seed 0   # noisy copy (clean box kept in clean_bbox;
+                                                                  #   invalid and crowd boxes copied unchanged)
 vislite-det quality --noisy B.json --clean A.json            # mean IoU to the clean boxes, matched one-to-one
 vislite-det eval --gt A.json --results detections.json       # COCO's 12 statistics (faster-coco-eval)
 """
@@ -30,14 +31,17 @@ def _read_json(path: Path) -> Any:
 
 def cmd_noise(args: argparse.Namespace) -> int:
     from vislite_common.fileio import atomic_write_text
-    from vislite_detection.data.annotations import read_coco_json
-    from vislite_detection.noise import add_box_noise
+    from vislite_detection.data.annotations import check_coco, read_coco_json
+    from vislite_detection.noise import add_box_noise, select_boxes
 
-    coco = read_coco_json(args.input, invalid_boxes=args.invalid_boxes)
-    noisy = add_box_noise(coco, gamma=args.gamma, seed=args.seed)
+    if args.invalid_boxes == "skip":
+        coco = read_coco_json(args.input, invalid_boxes="skip")
+    else:  # copy (NDet) or error: check the file, keep its invalid boxes for add_box_noise to copy or refuse
+        coco = _read_json(args.input)
+        check_coco(coco, args.input, invalid_boxes="error" if args.invalid_boxes == "error" else "skip")
+    noisy = add_box_noise(coco, gamma=args.gamma, seed=args.seed, strict=args.invalid_boxes == "error")
     atomic_write_text(args.out, json.dumps(noisy))
-    count = sum(1 for ann in noisy["annotations"] if not ann.get("iscrowd", 0))
-    print(f"wrote {args.out}: {count} boxes with gamma={args.gamma}, seed={args.seed}")
+    print(f"wrote {args.out} (gamma={args.gamma}, seed={args.seed}): {select_boxes(coco).summary()}")
     return 0
 
 
@@ -130,7 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
     noise.add_argument("--out", type=Path, required=True, help="noisy COCO instances JSON to write")
     noise.add_argument("--gamma", type=float, required=True, help="noise std as a fraction of w and h (0.05, 0.1)")
     noise.add_argument("--seed", type=int, default=0)
-    _invalid_boxes_option(noise)
+    noise.add_argument(
+        "--invalid-boxes",
+        choices=("copy", "error", "skip"),
+        default="copy",
+        help="boxes with w or h < 1, area <= 0 or outside their image: copy them unchanged and count them "
+        "(default, NDet's files), stop naming the first annotation id, or leave them out with a warning",
+    )
     noise.set_defaults(run=cmd_noise)
 
     quality = sub.add_parser("quality", help="mean IoU of boxes to the clean ones, matched one-to-one per image")

@@ -1,6 +1,6 @@
 """COCO detection data: checked annotation files, the dataset, transforms, grouped batches, the datamodules."""
 
-from vislite_detection.data.annotations import CLEAN_AREA, CLEAN_BBOX, check_coco, read_coco_json
+from vislite_detection.data.annotations import CLEAN_BBOX, check_coco, read_coco_json
 from vislite_detection.data.categories import label_maps
 from vislite_detection.data.collate import collate_detection
 from vislite_detection.data.datamodule import CocoDetectionDataModule, WorldDetectionDataModule
@@ -10,7 +10,6 @@ from vislite_detection.data.sampler import GroupedBatchSampler
 from vislite_detection.data.transforms import eval_transforms, train_transforms
 
 __all__ = [
-    "CLEAN_AREA",
     "CLEAN_BBOX",
     "AnnotationError",
     "CocoDetection",

@@ -22,9 +22,6 @@ InvalidBoxes = Literal["error", "skip"]
 CLEAN_BBOX = "clean_bbox"
 """Annotation field holding the clean ``[x, y, w, h]`` box beside a noisy ``bbox`` (written by the noise tool)."""
 
-CLEAN_AREA = "clean_area"
-"""Annotation field holding the clean ``area`` beside the noisy box's (written by the noise tool)."""
-
 
 def read_coco_json(path: str | os.PathLike, *, invalid_boxes: InvalidBoxes = "error") -> dict[str, Any]:
     """Load a COCO instance file and :func:`check_coco` it; FileNotFoundError / AnnotationError name the file.
