@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from vislite_tracking.data import load_sequences
+from vislite_tracking.data.datamodule import TrackingDataModule
 from vislite_tracking.data.sampler import CropSettings, TrackingPairs, sample_frame_ids
 from vislite_tracking.data.sequence import Sequence
-from vislite_tracking.data.transforms import PairAugmentation
+from vislite_tracking.data.transforms import IMAGENET_MEAN, IMAGENET_STD, PairAugmentation
 
 
 def test_frame_ids_are_causal_visible_and_within_the_gap() -> None:
@@ -88,3 +89,19 @@ def test_validation_pairs_are_fixed(world: Path) -> None:
     )
     a, b = pairs[2], pairs[2]
     assert torch.equal(a["search"], b["search"]) and torch.equal(a["search_box"], b["search_box"])
+
+
+def test_validation_pairs_get_the_joint_grayscale_and_flip_only(world: Path) -> None:
+    val = [{"dataset": "got10k", "root": str(world / "got10k"), "split": "val"}]
+    module = TrackingDataModule(
+        train_sources=val, val_sources=val, val_samples=8, template_size=32, search_size=64, stride=8,
+        grayscale_prob=1.0, brightness=0.2, batch_size=2,
+    )  # fmt: skip
+    pairs = module.build_datasets("validate")["val"]
+    assert (pairs.augmentation.grayscale_prob, pairs.augmentation.flip_prob) == (1.0, 0.5)
+    assert (pairs.augmentation.brightness, pairs.augmentation.crop_flip_prob) == (0.0, 0.0)
+    mean, std = torch.tensor(IMAGENET_MEAN).view(3, 1, 1), torch.tensor(IMAGENET_STD).view(3, 1, 1)
+    for i in range(4):
+        pixels = (pairs[i]["search"] * std + mean) * 255  # [3, H, W] back to 0..255
+        assert torch.allclose(pixels[0], pixels[1], atol=1e-3) and torch.allclose(pixels[1], pixels[2], atol=1e-3)
+        assert torch.allclose(pixels, pixels.round(), atol=1e-3)  # no brightness factor: whole grey levels

@@ -50,7 +50,8 @@ class TrackingDataModule(VisliteDataModule):
         val_samples: validation pairs (the same ones every time).
         max_gap: template-to-search frame gap limit (200).
         template_size, search_size, template_factor, search_factor, centre_jitter, scale_jitter: crops.
-        grayscale_prob, flip_prob, brightness: augmentation.
+        grayscale_prob, flip_prob, brightness: augmentation; validation pairs get the joint grayscale and flip
+            only, as the reference's (no brightness, no per-crop flip).
         min_frames: shortest usable video.
         **kwargs: batch_size (global), num_workers, seed, ... of :class:`VisliteDataModule`.
     """
@@ -101,7 +102,7 @@ class TrackingDataModule(VisliteDataModule):
             samples_per_epoch=samples,
             max_gap=self.max_gap,
             crops=self.crops,
-            augmentation=self.augmentation if train else None,
+            augmentation=self.augmentation if train else self.augmentation.joint_only(),
             min_frames=self.min_frames,
             seed=self.seed,
         )

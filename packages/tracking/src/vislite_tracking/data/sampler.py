@@ -99,7 +99,8 @@ class TrackingPairs(Dataset):
         samples_per_epoch: items per epoch.
         max_gap: largest template-to-search frame gap.
         crops: crop sizes, factors and jitter.
-        augmentation: photometric / flip augmentation; ``None`` for none (validation).
+        augmentation: photometric / flip augmentation (validation: ``PairAugmentation.joint_only()``); ``None``
+            for none.
         min_frames: shortest usable video sequence.
         seed: base seed of items requested without one (validation: the same pairs every epoch).
         frame_reader: image file -> (H, W, 3) uint8 RGB.

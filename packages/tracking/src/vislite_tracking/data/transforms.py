@@ -47,7 +47,7 @@ class PairAugmentation:
 
     Joint (same draw for both frames): grayscale with ``grayscale_prob``, horizontal flip with ``flip_prob``.
     Per crop: brightness factor ``U(1 - brightness, 1 + brightness)``, a further flip with ``crop_flip_prob``
-    (on normalised boxes), then ImageNet normalisation.
+    (on normalised boxes), then ImageNet normalisation. Validation pairs use ``joint_only()``.
     """
 
     def __init__(
@@ -60,6 +60,13 @@ class PairAugmentation:
     ) -> None:
         self.grayscale_prob, self.flip_prob = grayscale_prob, flip_prob
         self.brightness, self.crop_flip_prob = brightness, crop_flip_prob
+
+    def joint_only(self) -> PairAugmentation:
+        """The joint grayscale / flip alone, as OSTrack's validation pairs (``transform_joint``, then only
+        ToTensor and Normalize per crop: no brightness, no per-crop flip)."""
+        return PairAugmentation(
+            grayscale_prob=self.grayscale_prob, flip_prob=self.flip_prob, brightness=0.0, crop_flip_prob=0.0
+        )
 
     def joint(
         self, frames: list[np.ndarray], boxes: list[np.ndarray], rng: np.random.Generator
