@@ -1,9 +1,11 @@
 """Sliding-window segmentation inference: vislite against a straightforward reference, same run, same machine.
 
 Model: MAE-Lite's ADE20K segmentor (ViT-Tiny/16 blocks 4/6/8/12 -> feature-pyramid neck -> Semantic FPN head,
-150 classes), random weights (speed does not depend on them), eval mode. Inputs: ADE20K-shaped images after the
-test resize to (2048, 512) keep-ratio, i.e. 512 x 683 (4:3), so each image takes two 512 x 512 windows at stride
-341 (mmseg's slide mode).
+150 classes), random weights (speed does not depend on them), eval mode. Inputs (``--sizes``, both by default):
+
+* 512 x 512: one 512 x 512 window per image (the issue's "images per second at 512 x 512");
+* 512 x 683: ADE20K's usual 4:3 image after the test resize to (2048, 512) keep-ratio, two windows at stride 341
+  (mmseg's slide mode), i.e. what the recipe's evaluation runs on.
 
 * ``reference``: fp32, one image and one 512 x 512 crop at a time under ``torch.no_grad``, plain NCHW tensors:
   crop, run backbone, neck and head, upsample the logits to the crop, add into the image's logit sum and count
@@ -16,8 +18,9 @@ Prints images per wall-clock second and per CPU second (median of ``--repeats`` 
 pass) with the ratios, and the share of pixels where both give the same label (fp32 logits agree to float32
 rounding, so 100% up to exact ties).
 
-    python benchmarks/segmentation.py            # 4 images, 2 timed passes, 2 threads (~1-2 min on 2 cores)
-    python benchmarks/segmentation.py --quick    # 2 images, 1 timed pass (~20 s)
+    python benchmarks/segmentation.py            # 4 images a size, 2 timed passes, 2 threads (~3-5 min on 2 cores)
+    python benchmarks/segmentation.py --quick    # 2 images a size, 1 timed pass (~1.5 min on 2 loaded cores)
+    python benchmarks/segmentation.py --sizes 512x512
 """
 
 from __future__ import annotations
@@ -90,25 +93,18 @@ def images_per_second(
     return num_images / statistics.median(walls), num_images / statistics.median(cpus), out
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=4, help="images per pass (512 x 683 each)")
-    parser.add_argument("--repeats", type=int, default=2, help="timed passes (median reported)")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    parser.add_argument("--crop-batch", type=int, default=16, help="windows per forward pass in vislite's slide")
-    parser.add_argument("--bf16", action="store_true", help="also time vislite under bf16 autocast")
-    parser.add_argument("--quick", action="store_true", help="2 images, 1 timed pass (~20 s)")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.images, args.repeats = 2, 1
-    torch.set_num_threads(args.threads)
+def parse_size(text: str) -> tuple[int, int]:
+    """``"512x683"`` -> ``(512, 683)`` (height, width)."""
+    height, width = (int(side) for side in text.lower().split("x"))
+    return height, width
 
-    model = build_model()
-    images = torch.randn(args.images, 3, 512, 683, generator=torch.Generator().manual_seed(0))
-    per_image = len(windows(512, 683, (CROP, CROP), (STRIDE, STRIDE)))
-    print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} threads")
-    print(f"{args.images} images of 512 x 683, {per_image} windows of {CROP} at stride {STRIDE} each\n")
 
+def bench_size(model: EncoderDecoder, height: int, width: int, args: argparse.Namespace) -> None:
+    """Times both predictors on ``args.images`` random images of ``height x width`` and prints one table."""
+    images = torch.randn(args.images, 3, height, width, generator=torch.Generator().manual_seed(0))
+    per_image = len(windows(height, width, (CROP, CROP), (STRIDE, STRIDE)))
+    plural = "window" if per_image == 1 else "windows"
+    print(f"{args.images} images of {height} x {width}: {per_image} {plural} of {CROP} x {CROP} at stride {STRIDE}")
     ref_ips, ref_cpu, ref_pred = images_per_second(lambda: reference_predict(model, images), args.images, args.repeats)
     print(f"  {'':<40} {'img/s':>7} {'ratio':>6} {'img/CPU-s':>10} {'ratio':>6}")
     print(f"  {'reference (fp32, one crop at a time)':<40} {ref_ips:7.3f} {1:6.2f}x {ref_cpu:10.3f} {1:6.2f}x")
@@ -124,6 +120,27 @@ def main(argv: list[str] | None = None) -> None:
             f"  {name:<40} {ips:7.3f} {ips / ref_ips:6.2f}x {cpu:10.3f} {cpu / ref_cpu:6.2f}x"
             f"   (same label as the reference: {agree:.2%})"
         )
+    print()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=4, help="images per pass and size")
+    parser.add_argument("--sizes", nargs="+", default=["512x512", "512x683"], help="image sizes HxW")
+    parser.add_argument("--repeats", type=int, default=2, help="timed passes (median reported)")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--crop-batch", type=int, default=16, help="windows per forward pass in vislite's slide")
+    parser.add_argument("--bf16", action="store_true", help="also time vislite under bf16 autocast")
+    parser.add_argument("--quick", action="store_true", help="2 images a size, 1 timed pass")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.images, args.repeats = 2, 1
+    torch.set_num_threads(args.threads)
+
+    model = build_model()
+    print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} threads\n")
+    for size in args.sizes:
+        bench_size(model, *parse_size(size), args)
 
 
 if __name__ == "__main__":
