@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from hydra.utils import instantiate
 from omegaconf import DictConfig
+from omegaconf.errors import MissingMandatoryValue
 
 from vislite_common.engine.compose import compose_config
 from vislite_detection.lit import DetectionSGD, WarmupMultiStepSchedule
@@ -52,6 +53,13 @@ def test_faster_rcnn_r50_1x_recipe(tmp_path: Path) -> None:
         0.5,
         100,
     )
+    # mmdet 2.x RPN proposals: (training, testing) = 2000 / 1000 per level before NMS, 1000 / 1000 after
+    assert (list(model.rpn_pre_nms_top_n), list(model.rpn_post_nms_top_n)) == ([2000, 1000], [1000, 1000])
+    built = instantiate(cfg.model.model, num_classes=3)
+    assert (built.rpn._pre_nms_top_n, built.rpn._post_nms_top_n) == (
+        {"training": 2000, "testing": 1000},
+        {"training": 1000, "testing": 1000},
+    )
 
 
 @pytest.mark.parametrize("detector", ["fcos", "faster_rcnn"])
@@ -77,7 +85,7 @@ def test_noisy_and_corrected_recipes(detector: str, tmp_path: Path) -> None:
 
 def test_corrected_recipe_needs_a_teacher_checkpoint(tmp_path: Path) -> None:
     cfg = _compose(tmp_path, "experiment=fcos_r50_fpn_1x_coco_noisy01_corrected")
-    with pytest.raises(Exception, match="checkpoint"):
+    with pytest.raises(MissingMandatoryValue, match="checkpoint"):
         instantiate(cfg.model.corrector.teacher)
 
 
