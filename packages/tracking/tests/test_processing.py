@@ -16,6 +16,7 @@ from vislite_tracking.data.processing import (
     jitter_box,
     sample_target,
 )
+from vislite_tracking.tracker import ostrack_tracker
 
 
 def test_crop_and_map_back_is_the_identity_on_boxes() -> None:
@@ -27,6 +28,33 @@ def test_crop_and_map_back_is_the_identity_on_boxes() -> None:
         resize = size / crop_side(prev, factor)
         in_crop = frame_box_to_crop(box, prev, resize, size)
         np.testing.assert_allclose(crop_box_to_frame(in_crop, prev, resize, size), box, atol=1e-9)
+
+
+def _locate(crop: np.ndarray) -> np.ndarray:
+    """(cx, cy, w, h) of a white marker on black in crop pixels (pixel i spans [i, i + 1)), from its intensity."""
+    mass = crop[..., 0].astype(np.float64) / 255.0  # [S, S], bilinear edges are partial
+    ys, xs = np.indices(mass.shape)
+    cx, cy = (xs * mass).sum() / mass.sum() + 0.5, (ys * mass).sum() / mass.sum() + 0.5
+    return np.array([cx, cy, mass[int(cy)].sum(), mass[:, int(cx)].sum()])  # widths through the centre
+
+
+def test_marker_found_in_the_crop_pixels_maps_back_to_its_frame_box() -> None:
+    """The tracker's own crop (``sample_target``) and map back (``crop_box_to_frame``) agree with the pixels."""
+    rng = np.random.default_rng(1)
+    for _ in range(40):
+        frame = np.zeros((360, 480, 3), dtype=np.uint8)
+        w, h = rng.integers(12, 70, 2)
+        x, y = rng.integers(20, 480 - w - 20), rng.integers(20, 360 - h - 20)
+        frame[y : y + h, x : x + w] = 255  # the marker covers pixels x .. x + w - 1: the box (x, y, w, h)
+        box = np.array([x, y, w, h], dtype=np.float64)
+        prev = box + np.concatenate([rng.uniform(-0.4, 0.4, 2) * box[2:], np.zeros(2)])  # off-centre, as in tracking
+        prev[2:] *= rng.uniform(0.6, 1.6, 2)  # smaller or larger previous box: crop scaled up or down
+        size = 256
+        crop = ostrack_tracker.sample_target(frame, prev, 4.0, size)
+        assert not crop.padding[crop.image[..., 0] > 0].any()  # the marker is inside the frame part of the crop
+        found = _locate(crop.image)
+        back = ostrack_tracker.crop_box_to_frame(found, prev, crop.resize_factor, size)
+        np.testing.assert_allclose(back, box, atol=0.6)  # the crop origin is rounded to whole pixels: <= 0.5 px
 
 
 def test_target_at_the_crop_centre() -> None:
