@@ -25,7 +25,9 @@ from vislite_pretrain.analysis.cli import run
 from vislite_pretrain.analysis.features import capture_norm1, layer_representations, num_layers
 from vislite_pretrain.analysis.models import load_vit
 from vislite_pretrain.analysis.probes import WEIGHT_DECAYS, fit_linear_probe, layerwise_probe, select_weight_decay
+from vislite_pretrain.distill import DistilledMAE, MAETeacher, d2mae_test_vit
 from vislite_pretrain.mae_lite import MaskedAutoencoderViT, export_encoder, mae_test_vit, to_reference_keys
+from vislite_pretrain.mocov3 import build_mocov3
 
 GRID_MEAN_DISTANCE_14 = 7.28076  # mean pairwise patch distance on a 14 x 14 grid (reference/pretrain.md E.3)
 
@@ -281,6 +283,30 @@ def test_load_vit_from_a_fine_tuned_classifier_and_a_prefix(tmp_path: Path) -> N
         load_vit(nested, name="test_vislite_vit", prefix="momentum_encoder.")
     with pytest.raises(CheckpointError, match="does not fit test_vit"):
         load_vit(path, name="test_vit")
+
+
+def test_load_vit_finds_the_encoder_of_moco_and_d2mae_checkpoints(tmp_path: Path) -> None:
+    """MoCo-v3's base encoder and D²-MAE's kept blocks load without a prefix, as fine-tuning reads them."""
+    torch.manual_seed(4)
+    moco = build_mocov3("test_vislite_vit", img_size=32, dim=16, mlp_dim=32)
+    torch.save({"state_dict": {f"model.{k}": v for k, v in moco.state_dict().items()}}, tmp_path / "moco.ckpt")
+    model = load_vit(tmp_path / "moco.ckpt", name="test_vislite_vit")
+    images = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(model.forward_features(images), moco.base_encoder.forward_features(images))
+
+    student = d2mae_test_vit().eval()  # 5 blocks: 4 kept, the last an attention probe
+    with torch.no_grad():
+        student.encoder.blocks[4].norm1.weight.uniform_(0.5, 1.5)  # tell the probe's norm from the MAE's
+    teacher = MAETeacher(
+        encoder=timm.create_model("test_vislite_vit", num_classes=0, global_pool="token", fc_norm=False)
+    )
+    distilled = DistilledMAE(student=student, teacher=teacher)
+    torch.save({"state_dict": {f"model.{k}": v for k, v in distilled.state_dict().items()}}, tmp_path / "d2.ckpt")
+    model = load_vit(tmp_path / "d2.ckpt", name="test_vislite_vit")
+    assert len(model.blocks) == 4
+    torch.testing.assert_close(model.norm.weight, student.encoder.blocks[4].norm1.weight)
+    torch.testing.assert_close(model.blocks[3].mlp.fc2.weight, student.encoder.blocks[3].mlp.fc2.weight)
 
 
 # ---------------------------------------------------------------------------------------------------------- CLI

@@ -7,6 +7,7 @@ import math
 import multiprocessing as mp
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytorch_lightning as pl
@@ -19,6 +20,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from pytorch_lightning.loggers import CSVLogger
 from torch import nn
+from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
 from vislite_common.checkpoint import safe_load
@@ -153,6 +155,81 @@ def test_momentum_encoder_gets_no_gradient_and_follows_the_ema() -> None:
     torch.testing.assert_close(
         moco.momentum_encoder.blocks[0].mlp.fc1.weight, 0.9 * before + 0.1 * moco.base_encoder.blocks[0].mlp.fc1.weight
     )
+
+
+class _ListDataModule(pl.LightningDataModule):
+    """Ready-made batches (4 images each) as a datamodule with the ``batch_size`` the optimizer scales by."""
+
+    batch_size = 4
+
+    def __init__(self, batches: list[Any]) -> None:
+        super().__init__()
+        self.batches = batches
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(self.batches, batch_size=None)  # each item is already a batch
+
+
+class _MomentumRecorder(pl.Callback):
+    """Records, around every training batch, both encoders' first block weights and the momentum used."""
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+
+    @staticmethod
+    def _weights(module: MoCoV3Module) -> tuple[torch.Tensor, torch.Tensor]:
+        moco = module.moco
+        return moco.base_encoder.blocks[0].mlp.fc1.weight.detach().clone(), (
+            moco.momentum_encoder.blocks[0].mlp.fc1.weight.detach().clone()
+        )
+
+    def on_train_batch_start(self, trainer: pl.Trainer, module: MoCoV3Module, batch: Any, batch_idx: int) -> None:
+        base, momentum = self._weights(module)
+        self.records.append({"base": base, "before": momentum, "m": module.current_momentum()})
+
+    def on_train_batch_end(self, trainer: pl.Trainer, module: MoCoV3Module, *args: Any) -> None:
+        self.records[-1]["after"] = self._weights(module)[1]
+
+
+@pytest.mark.parametrize("accumulate", [1, 2])
+def test_lightning_updates_the_momentum_encoder_once_per_optimizer_step(accumulate: int) -> None:
+    """Under the Trainer the momentum encoder takes one EMA step per iteration, with that iteration's cosine
+    momentum, before the forward (so from the base weights the previous optimizer step left)."""
+    torch.manual_seed(0)
+    views = torch.randn(2, 16, 3, 32, 32)
+    batches = [((views[0, i : i + 4], views[1, i : i + 4]), torch.zeros(4)) for i in range(0, 16, 4)]
+    datamodule = _ListDataModule(batches)
+    module = MoCoV3Module(
+        model=_tiny_moco(),
+        optimizer=OptimizerFactory(name="adamw", base_lr=0.1, weight_decay=0.0),
+        base_momentum=0.9,
+    )
+    recorder = _MomentumRecorder()
+    trainer = pl.Trainer(
+        max_epochs=1,
+        accelerator="cpu",
+        accumulate_grad_batches=accumulate,
+        callbacks=[recorder],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(module, datamodule=datamodule)
+    assert trainer.global_step == 4 // accumulate
+    updated = []
+    for i, record in enumerate(recorder.records):
+        if i % accumulate == 0:
+            expected = record["m"] * record["before"] + (1 - record["m"]) * record["base"]
+            torch.testing.assert_close(record["after"], expected)
+            updated.append(i)
+        else:
+            torch.testing.assert_close(record["after"], record["before"], rtol=0, atol=0)
+    assert updated == list(range(0, 4, accumulate))
+    assert [r["m"] for r in recorder.records[::accumulate]] == [
+        cosine_momentum(step, 4 // accumulate, 0.9) for step in range(4 // accumulate)
+    ]
+    assert not torch.equal(recorder.records[-1]["base"], recorder.records[0]["base"])  # the base encoder learns
 
 
 def test_frozen_random_patch_projection() -> None:

@@ -15,6 +15,7 @@ import os
 from typing import Any
 
 import timm
+import torch
 from timm.models import is_model_in_modules
 from torch import nn
 
@@ -34,6 +35,16 @@ from vislite_pretrain.mocov3.loading import base_encoder_state, is_mocov3_state
 log = logging.getLogger(__name__)
 
 
+def encoder_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The ViT encoder in any accepted file (see the module docstring) with timm keys; a classifier's ``head.*``
+    and ``fc_norm.*`` are kept when the file has them, an MAE decoder never is."""
+    state = student_weights(remap_state_dict(extract_state_dict(safe_load(path))))  # a distilled student's own
+    if is_mocov3_state(state):  # MoCo-v3: the base encoder; projector, predictor and momentum branch dropped
+        state = base_encoder_state(state)
+    state = {k.removeprefix("encoder."): v for k, v in state.items() if not k.startswith(DECODER_KEYS)}
+    return drop_probe_block(state)  # D²-MAE: the kept blocks, final norm from the probe block's norm1
+
+
 def load_encoder_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
     """Load the encoder weights found in ``path`` into the timm ViT ``model``; the classifier stays fresh.
 
@@ -41,12 +52,7 @@ def load_encoder_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module
     MAE-Lite's fine-tuning, ``norm`` is then dropped and ``fc_norm`` starts from its initialisation.
     Any other missing or unexpected key is an error naming it.
     """
-    state = student_weights(remap_state_dict(extract_state_dict(safe_load(path))))  # a distilled student's own
-    if is_mocov3_state(state):  # MoCo-v3: the base encoder; projector, predictor and momentum branch dropped
-        state = base_encoder_state(state)
-    state = {k.removeprefix("encoder."): v for k, v in state.items() if not k.startswith(DECODER_KEYS)}
-    state = drop_probe_block(state)  # D²-MAE: the kept blocks, final norm from the probe block's norm1
-    state = adapt_state_dict_to_model(state, model, drop_mismatched=("head.",))
+    state = adapt_state_dict_to_model(encoder_weights(path), model, drop_mismatched=("head.",))
     uses_fc_norm = isinstance(getattr(model, "norm", None), nn.Identity)
     missing, unexpected = load_into(
         model, state, allow_missing=("head.", "fc_norm."), allow_unexpected=("norm.",) if uses_fc_norm else ()

@@ -8,9 +8,10 @@ Examples (``--data`` is an ImageFolder root with ``train/`` and ``val/``)::
     vislite-analyze attn-maps --ckpt mae.ckpt --layer 0 --layer -1 --images 4 --data data/imagenet
     vislite-analyze probe --ckpt mae.ckpt --data data/world/classification
 
-Checkpoints: vislite Lightning checkpoints, MAE-Lite releases, plain timm state dicts (``--prefix base_encoder.``
-picks a sub-module, e.g. MoCo-v3's encoder). ``--model``, ``--label`` and ``--prefix`` are given once for all
-checkpoints or once per checkpoint. Results go to ``--out`` as PNG, JSON and CSV; their paths are printed.
+Checkpoints: vislite Lightning checkpoints (MAE-lite, MoCo-v3, D-MAE, D²-MAE, fine-tuned classifiers), MAE-Lite and
+MoCo-v3 releases, plain timm state dicts; ``--prefix momentum_encoder.`` picks another sub-module's weights.
+``--model``, ``--label`` and ``--prefix`` are given once for all checkpoints or once per checkpoint. Results go to
+``--out`` as PNG, JSON and CSV; their paths are printed.
 """
 
 from __future__ import annotations

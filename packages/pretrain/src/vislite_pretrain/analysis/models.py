@@ -1,11 +1,12 @@
 """Building the ViT to analyse from a checkpoint file.
 
 Accepted files (all read with ``weights_only=True``): vislite Lightning checkpoints (MAE-lite pre-training,
-fine-tuning, linear probing), MAE-Lite's released checkpoints (``{"model": ...}``, including distillation runs,
-whose teacher entries are ignored) and plain timm state dicts (e.g. from ``export_encoder``). The keys are
-normalised as for fine-tuning (:mod:`vislite_pretrain.mae_lite.loading`); the decoder and any classifier
-(``head.*``) are left out. A checkpoint with ``fc_norm`` (a global-average-pooling classifier) builds the model
-with ``fc_norm``, any other one with its final ``norm``; every remaining key must match the model.
+fine-tuning, linear probing, MoCo-v3, D-MAE, D²-MAE), MAE-Lite's released checkpoints (``{"model": ...}``,
+including distillation runs, whose teacher entries are ignored), MoCo-v3 releases and plain timm state dicts
+(e.g. from ``export_encoder``). The keys are normalised as for fine-tuning
+(:func:`vislite_pretrain.weights.encoder_weights`); the decoder and any classifier (``head.*``) are left out. A
+checkpoint with ``fc_norm`` (a global-average-pooling classifier) builds the model with ``fc_norm``, any other one
+with its final ``norm``; every remaining key must match the model.
 """
 
 from __future__ import annotations
@@ -19,32 +20,38 @@ import torch
 from torch import nn
 
 import vislite_common  # noqa: F401  (registers the vislite backbones)
+from vislite_common.backbones.encoder_weights import drop_probe_block
 from vislite_common.checkpoint import (
     CheckpointError,
     adapt_state_dict_to_model,
     extract_state_dict,
     load_into,
+    remap_state_dict,
     safe_load,
 )
-from vislite_pretrain.mae_lite.loading import DECODER_KEYS, to_vislite_keys
+from vislite_pretrain.mae_lite.loading import DECODER_KEYS
+from vislite_pretrain.weights import encoder_weights
 
 log = logging.getLogger(__name__)
 
 
 def encoder_state_dict(path: str | os.PathLike, *, prefix: str = "") -> dict[str, torch.Tensor]:
-    """The encoder weights in ``path`` with timm ViT keys (no decoder, no classifier).
+    """The encoder weights in ``path`` with timm ViT keys (no decoder, no classifier), found as fine-tuning finds
+    them (:func:`vislite_pretrain.weights.encoder_weights`: MAE, MoCo-v3, D-MAE and D²-MAE files alike).
 
-    ``prefix`` selects a sub-module's weights, e.g. ``"base_encoder."`` for a MoCo-v3 checkpoint; it is
+    ``prefix`` selects a sub-module's weights instead, e.g. ``"momentum_encoder."`` of a MoCo-v3 checkpoint; it is
     stripped from the keys, and every key outside it is ignored.
     """
-    state = to_vislite_keys(extract_state_dict(safe_load(path)))  # encoder.*, mask_token, decoder_*
-    state = {k.removeprefix("encoder."): v for k, v in state.items() if not k.startswith(DECODER_KEYS)}
     if prefix:
+        state = remap_state_dict(extract_state_dict(safe_load(path)))
         inner = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
         if not inner:
             roots = sorted({k.split(".", 1)[0] for k in state})
             raise CheckpointError(f"{path}: no weights under prefix {prefix!r}; top-level names are {roots[:20]}")
-        state = inner
+        state = {k.removeprefix("encoder."): v for k, v in inner.items() if not k.startswith(DECODER_KEYS)}
+        state = drop_probe_block(state)
+    else:
+        state = encoder_weights(path)
     return {k: v for k, v in state.items() if not k.startswith("head.")}
 
 

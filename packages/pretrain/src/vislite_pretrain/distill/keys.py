@@ -1,4 +1,5 @@
-"""Key maps for distillation checkpoints: the student out of a D-MAE / D²-MAE file, D²'s probe block dropped.
+"""Key maps for distillation checkpoints: the student out of a D-MAE / D²-MAE file; D²'s probe block is dropped by
+vislite-common's :func:`~vislite_common.backbones.encoder_weights.drop_probe_block`, which every package shares.
 
 Layouts (after wrapper prefixes such as ``model.`` and ``module.`` are stripped):
 
@@ -17,14 +18,15 @@ from collections.abc import Mapping
 
 import torch
 
+from vislite_common.backbones.encoder_weights import PROBE_PARAMS, drop_probe_block, probe_block_index
 from vislite_pretrain.mae_keys import STUDENT_PREFIX
+
+__all__ = ["PROBE_PARAMS", "REFERENCE_SIBLINGS", "drop_probe_block", "probe_block_index", "student_weights"]
 
 log = logging.getLogger(__name__)
 
 REFERENCE_SIBLINGS = ("tch_model.", "attn_adapter.", "hidden_adapter.", "ema_model.")
 """Entries beside the student in MAE-Lite's distillation checkpoints."""
-PROBE_PARAMS = frozenset({"norm1.weight", "norm1.bias", "attn.qkv.weight", "attn.qkv.bias"})
-"""The only parameters of D²-MAE's last (attention-probe) block."""
 
 
 def student_weights(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -41,46 +43,3 @@ def student_weights(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor
     if siblings:
         log.info("distillation checkpoint: ignoring %s beside the student", siblings)
     return {key: value for key, value in state.items() if not key.startswith(REFERENCE_SIBLINGS)}
-
-
-def _block_params(state: Mapping[str, torch.Tensor], prefix: str) -> dict[int, set[str]]:
-    """``{block index: parameter names inside the block}`` of the ViT whose keys start with ``prefix``."""
-    blocks: dict[int, set[str]] = {}
-    start = f"{prefix}blocks."
-    for key in state:
-        if key.startswith(start):
-            index, _, rest = key[len(start) :].partition(".")
-            if index.isdigit():
-                blocks.setdefault(int(index), set()).add(rest)
-    return blocks
-
-
-def probe_block_index(state: Mapping[str, torch.Tensor], prefix: str = "") -> int | None:
-    """Index of a trailing D²-MAE probe block (only ``norm1`` and ``attn.qkv`` after full blocks), else ``None``."""
-    blocks = _block_params(state, prefix)
-    if len(blocks) < 2:
-        return None
-    last = max(blocks)
-    params = blocks[last]
-    if "attn.qkv.weight" in params and params <= PROBE_PARAMS and not blocks[last - 1] <= PROBE_PARAMS:
-        return last
-    return None
-
-
-def drop_probe_block(state: Mapping[str, torch.Tensor], prefix: str = "") -> dict[str, torch.Tensor]:
-    """A D²-MAE student encoder (keys after ``prefix``) as the plain ViT kept downstream; others unchanged.
-
-    The probe block is dropped and its ``norm1`` becomes the final ``norm``: it is the LayerNorm trained on the
-    last kept block's output, whereas the student's own ``norm`` normalises the tapped block's output for the
-    decoder (block 8 of 13 in the reference) and leaves with the decoder.
-    """
-    index = probe_block_index(state, prefix)
-    if index is None:
-        return dict(state)
-    block = f"{prefix}blocks.{index}."
-    out = {k: v for k, v in state.items() if not k.startswith((block, f"{prefix}norm."))}
-    for name in ("weight", "bias"):
-        if f"{block}norm1.{name}" in state:
-            out[f"{prefix}norm.{name}"] = state[f"{block}norm1.{name}"]
-    log.info("D²-MAE student: dropped probe block %d, its norm1 is the final norm", index)
-    return out

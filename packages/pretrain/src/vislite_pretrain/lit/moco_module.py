@@ -26,7 +26,8 @@ def _views(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
 class MoCoV3Module(VisliteModule):
     """Trains a :class:`MoCoV3` model.
 
-    Before every training forward the momentum encoder moves towards the base encoder with momentum
+    Before every optimizer step's first forward (every iteration, as in the reference; once per accumulation
+    window under gradient accumulation) the momentum encoder moves towards the base encoder with momentum
     :func:`cosine_momentum` of the optimizer step (``base_momentum`` rising to 1.0 over the whole run), or a
     constant ``base_momentum`` when ``momentum_cosine`` is false. Validation computes the loss on fixed view
     pairs without updating anything.
@@ -66,7 +67,8 @@ class MoCoV3Module(VisliteModule):
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         momentum = self.current_momentum()
-        self.moco.update_momentum_encoder(momentum)
+        if batch_idx % self.trainer.accumulate_grad_batches == 0:  # once per optimizer step, before its first batch
+            self.moco.update_momentum_encoder(momentum)
         loss = self(*_views(batch))
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
         self.log("train/momentum", momentum, on_step=True, on_epoch=False)

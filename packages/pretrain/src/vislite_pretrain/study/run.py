@@ -21,7 +21,6 @@ from vislite_pretrain.study.plots import accuracy_vs_fraction
 
 CHANCE = 1 / 8
 ANALYSED = ("teacher", *PRETRAINED)
-PREFIXES = {"mocov3": "base_encoder."}  # where each checkpoint keeps the encoder (MAE runs: the default)
 
 
 def run_analysis(out: Path, data_dir: Path, command: str, *extra: str) -> list[Path]:
@@ -29,7 +28,6 @@ def run_analysis(out: Path, data_dir: Path, command: str, *extra: str) -> list[P
     argv = [command]
     for name in ANALYSED:
         argv += ["--ckpt", str(last_checkpoint(out, name)), "--label", LABELS[name]]
-        argv += ["--prefix", PREFIXES.get(name, "")]
     argv += ["--data", str(data_dir / "world" / "classification"), "--split", "val", "--num", "200"]
     argv += ["--out", str(out / "analysis"), "--no-progress", *extra]
     print(f"\n=== analysis: vislite-analyze {' '.join(argv)}", flush=True)
