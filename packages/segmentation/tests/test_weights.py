@@ -38,10 +38,22 @@ def _write(kind: str, encoder: torch.nn.Module, path: Path) -> Path:
     elif kind == "lightning_finetune":  # a fine-tuned classifier: model.* with fc_norm and head
         extra = {"fc_norm.weight": torch.ones(32), "head.weight": torch.zeros(8, 32), "head.bias": torch.zeros(8)}
         torch.save({"state_dict": {f"model.{k}": v for k, v in {**state, **extra}.items()}}, path)
+    elif kind == "lightning_mocov3":  # vislite MoCo-v3: model.base_encoder.* beside the momentum twin and heads
+        full = {**{f"base_encoder.{k}": v for k, v in state.items()}, "predictor.0.weight": torch.zeros(4, 4)}
+        full.update({f"momentum_encoder.{k}": torch.zeros_like(v) for k, v in state.items()})
+        torch.save({"state_dict": {f"model.{k}": v for k, v in full.items()}}, path)
+    elif kind == "lightning_d2mae":  # vislite D²-MAE: model.student.encoder.* with a trailing attention-probe block
+        probe = {"blocks.4.norm1.weight": torch.ones(32), "blocks.4.norm1.bias": torch.zeros(32)}
+        probe.update({"blocks.4.attn.qkv.weight": torch.zeros(96, 32), "blocks.4.attn.qkv.bias": torch.zeros(96)})
+        full = {f"student.encoder.{k}": v for k, v in {**state, **probe}.items()}
+        full["teacher.encoder.cls_token"] = torch.zeros(1, 1, 32)
+        torch.save({"state_dict": {f"model.{k}": v for k, v in full.items()}}, path)
     return path
 
 
-@pytest.mark.parametrize("kind", ["timm", "released", "lightning_mae", "lightning_finetune"])
+@pytest.mark.parametrize(
+    "kind", ["timm", "released", "lightning_mae", "lightning_finetune", "lightning_mocov3", "lightning_d2mae"]
+)
 def test_backbone_loads_each_layout_with_resized_positions(encoder, tmp_path: Path, kind: str) -> None:
     path = _write(kind, encoder, tmp_path / f"{kind}.pth")
     backbone = build_vit_backbone("test_vislite_vit", img_size=64, indices=(0, 1, 2, 3), init=str(path))

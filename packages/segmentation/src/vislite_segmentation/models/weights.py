@@ -23,8 +23,9 @@ log = logging.getLogger(__name__)
 
 NOT_ENCODER = (*ENCODER_NOT_ENCODER, "neck.", "decode_head.", "auxiliary_head.")
 """Key prefixes that never belong to the encoder: an MAE decoder, a classifier, a segmentation neck or head."""
-SUBTREES = ("model.", "backbone.", "student.", "encoder.", "vit.")
-"""Sub-modules holding the encoder: a distilled student, vislite's MAE encoder, the segmentation wrapper's ViT."""
+SUBTREES = ("model.", "backbone.", "student.", "base_encoder.", "encoder.", "vit.")
+"""Sub-modules holding the encoder: a distilled student, MoCo-v3's query encoder, vislite's MAE encoder, the
+segmentation wrapper's ViT."""
 FRESH_OK = ("norm.", "fc_norm.", "head.")
 """Encoder keys a segmentation backbone may lack (final norm and classifier are unused by dense heads)."""
 
@@ -32,9 +33,9 @@ FRESH_OK = ("norm.", "fc_norm.", "head.")
 def encoder_state(checkpoint: Any) -> dict[str, torch.Tensor]:
     """The encoder entries of a loaded checkpoint, with the encoder's own key names.
 
-    ``model.`` / ``backbone.`` wrappers, ``student.*`` (vislite distillation), ``encoder.*`` (vislite MAE) and
-    ``vit.*`` (segmentation checkpoints) subtrees are unwrapped; an MAE decoder, classifier heads and
-    segmentation necks/heads are dropped.
+    ``model.`` / ``backbone.`` wrappers, ``student.*`` (vislite distillation), ``base_encoder.*`` (MoCo-v3),
+    ``encoder.*`` (vislite MAE) and ``vit.*`` (segmentation checkpoints) subtrees are unwrapped; an MAE decoder,
+    classifier heads and segmentation necks/heads are dropped; D²-MAE's probe block is dropped by vislite-common.
     """
     return encoder_state_dict(checkpoint, subtrees=SUBTREES, drop=NOT_ENCODER)
 
