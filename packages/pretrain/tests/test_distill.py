@@ -31,7 +31,14 @@ from vislite_pretrain.distill import (
     load_distilled_student,
     load_teacher,
 )
-from vislite_pretrain.mae_lite import load_mae_lite, mae_test_vit, mae_vit_tiny_patch16, to_reference_keys
+from vislite_pretrain.mae_lite import (
+    build_mae,
+    load_mae_lite,
+    mae_test_vit,
+    mae_vit_base_patch16,
+    mae_vit_tiny_patch16,
+    to_reference_keys,
+)
 from vislite_pretrain.weights import build_vit_classifier, build_vit_encoder
 
 WORLD = dict(seed=0, image_size=32, train_per_class=8, val_per_class=4)
@@ -159,6 +166,17 @@ def test_mismatched_teacher_and_student_are_refused() -> None:
 
 
 # ----------------------------------------------------------------------------------------------------- D²-MAE
+def test_mae_base_teacher_parameter_count() -> None:
+    """The reference's teacher, ``mae_vit_base_patch16`` with its 8-block decoder: 111,907,840 parameters; its
+    encoder is what ``load_teacher``'s default ``vislite_vit_base`` holds."""
+    teacher = mae_vit_base_patch16()
+    assert sum(p.numel() for p in teacher.parameters()) == 111_907_840
+    encoder = timm.create_model("vislite_vit_base", num_classes=0, global_pool="token", fc_norm=False)
+    assert set(encoder.state_dict()) == {
+        k.removeprefix("encoder.") for k in teacher.state_dict() if k.startswith("encoder.")
+    }
+
+
 def test_d2_student_shape_parameter_count_and_inferred_loading(tmp_path: Path) -> None:
     """MAE-Lite's mae_vit_tiny_d13_patch16 after deleting block 13's proj, norm2 and mlp: 5,803,296 trainable;
     a released D²-MAE ViT-Tiny checkpoint is recognised by its probe block."""
@@ -166,6 +184,8 @@ def test_d2_student_shape_parameter_count_and_inferred_loading(tmp_path: Path) -
     model = d2mae_vit_tiny_patch16()
     assert len(model.encoder.blocks) == 13 and model.kept_depth == 12 and model.decode_depth == 8
     assert sum(p.numel() for p in model.parameters() if p.requires_grad) == 5_803_296
+    full = build_mae("vislite_vit_tiny", depth=13)  # before block 13 loses proj, norm2 and mlp
+    assert sum(p.numel() for p in full.parameters()) == 6_193_344
     assert sorted(model.encoder.blocks[12].state_dict()) == [
         "attn.qkv.bias",
         "attn.qkv.weight",

@@ -66,6 +66,7 @@ def _infer_model(state: Mapping[str, torch.Tensor]) -> MaskedAutoencoderViT:
     known = {
         (192, 96, 16): "mae_vit_tiny_patch16",
         (384, 192, 16): "mae_vit_small_patch16",
+        (768, 512, 16): "mae_vit_base_patch16",
         (32, 32, 8): "mae_test_vit",
     }
     if widths not in known:

@@ -409,6 +409,13 @@ def mae_vit_small_patch16(**kwargs: Any) -> MaskedAutoencoderViT:
     return build_mae("vislite_vit_small", **{"decoder_embed_dim": 192, "decoder_num_heads": 6, **kwargs})
 
 
+def mae_vit_base_patch16(**kwargs: Any) -> MaskedAutoencoderViT:
+    """MAE ViT-Base/16, the distillation teacher: encoder 768 wide, 12 blocks, 12 heads; decoder 512 wide,
+    8 blocks, 16 heads (111,907,840 parameters)."""
+    args = {"decoder_embed_dim": 512, "decoder_depth": 8, "decoder_num_heads": 16}
+    return build_mae("vislite_vit_base", **{**args, **kwargs})
+
+
 def mae_test_vit(**kwargs: Any) -> MaskedAutoencoderViT:
     """A tiny MAE for tests: ``test_vislite_vit`` encoder (32 px, patch 8, 16 patches, width 32, 4 blocks,
     4 heads); decoder 32 wide, 1 block, 2 heads."""
@@ -419,6 +426,7 @@ def mae_test_vit(**kwargs: Any) -> MaskedAutoencoderViT:
 MAE_MODELS: dict[str, Callable[..., MaskedAutoencoderViT]] = {
     "mae_vit_tiny_patch16": mae_vit_tiny_patch16,
     "mae_vit_small_patch16": mae_vit_small_patch16,
+    "mae_vit_base_patch16": mae_vit_base_patch16,
     "mae_test_vit": mae_test_vit,
 }
 
