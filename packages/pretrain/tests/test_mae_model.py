@@ -207,7 +207,7 @@ def test_weight_decay_and_layer_ids() -> None:
 
 
 def test_factories_and_encoder_checks() -> None:
-    assert set(MAE_MODELS) == {"mae_vit_tiny_patch16", "mae_vit_small_patch16", "mae_test_vit"}
+    assert set(MAE_MODELS) == {"mae_vit_tiny_patch16", "mae_vit_small_patch16", "mae_vit_base_patch16", "mae_test_vit"}
     assert create_mae("mae_test_vit", mask_ratio=0.5).num_visible() == 8
     with pytest.raises(KeyError, match="mae_vit_tiny_patch16"):
         create_mae("mae_vit_huge")
