@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import torch
 
-from vislite_tracking.data.processing import clip_box, crop_box_to_frame, sample_target
+from vislite_tracking.data.processing import Crop, clip_box, crop_box_to_frame, sample_target
 from vislite_tracking.model.elimination import template_centre_mask
 from vislite_tracking.model.ostrack import OSTrack
 from vislite_tracking.tracker.folded_head import FoldedCenterHead
@@ -43,7 +43,74 @@ def hann2d(size: int) -> torch.Tensor:
     return (w.view(-1, 1) * w.view(1, -1)).view(1, 1, size, size)
 
 
-class OSTracker:
+def check_initial_box(box: np.ndarray | list[float]) -> np.ndarray:
+    """The first frame's box as a float64 (4,) array; ``ValueError`` unless it is finite with w, h > 0."""
+    box = np.asarray(box, dtype=np.float64)
+    if box.shape != (4,) or not np.isfinite(box).all() or box[2] <= 0 or box[3] <= 0:
+        raise ValueError(f"initial box must be finite x, y, w, h with w, h > 0, got {box.tolist()}")
+    return box
+
+
+def box_in_frame(
+    box: torch.Tensor | np.ndarray,
+    crop: Crop,
+    prev_box: np.ndarray,
+    crop_size: int,
+    frame_shape: tuple[int, ...],
+    margin: float,
+) -> np.ndarray:
+    """The tracker's post-processing after decoding: a box (cx, cy, w, h) normalised to the search crop cut
+    around ``prev_box``, mapped back to the frame (:func:`crop_box_to_frame`) and clipped to it
+    (:func:`clip_box`, at least ``margin`` px inside); returns x, y, w, h in frame pixels."""
+    pred = np.asarray(box, dtype=np.float64) * crop_size  # cx, cy, w, h in crop pixels
+    frame_box = crop_box_to_frame(pred, prev_box, crop.resize_factor, crop_size)
+    return clip_box(frame_box, frame_shape[0], frame_shape[1], margin)
+
+
+class CropTracker:
+    """The per-frame loop shared by the inference backends: a template crop (``template_factor`` x the first
+    box) once, then each frame a search crop (``search_factor`` x the previous box), normalised by
+    :func:`preprocess`, located by the backend, mapped back and clipped by :func:`box_in_frame`.
+
+    Subclasses set ``template_size`` / ``search_size`` and implement :meth:`_prepare_template` (normalised
+    template crop ``[1, 3, Sz, Sz]`` -> whatever :meth:`_locate` needs) and :meth:`_locate` (template and
+    normalised search crop ``[1, 3, Sx, Sx]`` -> the box (cx, cy, w, h) normalised to the crop, at the peak of
+    the Hann-windowed score map).
+    """
+
+    template_size: int
+    search_size: int
+
+    def __init__(self, *, template_factor: float, search_factor: float, margin: float) -> None:
+        self.template_factor, self.search_factor, self.margin = template_factor, search_factor, margin
+        self.template: object | None = None
+        self.state: np.ndarray | None = None
+
+    def _prepare_template(self, template: torch.Tensor) -> object:
+        raise NotImplementedError
+
+    def _locate(self, template: object, search: torch.Tensor) -> torch.Tensor | np.ndarray:
+        raise NotImplementedError
+
+    def initialize(self, image: np.ndarray, box: np.ndarray | list[float]) -> None:
+        """Crop and keep the template around ``box`` (x, y, w, h) in the first frame."""
+        box = check_initial_box(box)
+        crop = sample_target(image, box, self.template_factor, self.template_size)
+        self.template = self._prepare_template(preprocess(crop.image))
+        self.state = box
+
+    def track(self, image: np.ndarray) -> np.ndarray:
+        """The target's box (x, y, w, h) in ``image``."""
+        if self.template is None or self.state is None:
+            raise RuntimeError("call initialize(first_frame, box) before track()")
+        size = self.search_size
+        crop = sample_target(image, self.state, self.search_factor, size)
+        box = self._locate(self.template, preprocess(crop.image))
+        self.state = box_in_frame(box, crop, self.state, size, image.shape, self.margin)
+        return self.state.copy()
+
+
+class OSTracker(CropTracker):
     """Single-object tracker: ``initialize(image, box_xywh)`` then ``track(image) -> box_xywh`` per frame.
 
     The template (``template_factor`` x the first box) is cropped once and never updated; its patch tokens are
@@ -68,46 +135,31 @@ class OSTracker:
         threads: int | None = None,
         fast: bool = True,
     ) -> None:
+        super().__init__(template_factor=template_factor, search_factor=search_factor, margin=margin)
         self.network = network.eval()
+        self.template_size, self.search_size = network.template_size, network.search_size
         self.fast = fast
         self.folded_head: FoldedCenterHead | None = None
-        self.template_factor, self.search_factor, self.margin = template_factor, search_factor, margin
         self.threads = threads
         self.window = hann2d(network.feat_size)
         self.template_mask = template_centre_mask(1, network.backbone.template_grid)
         self.template: torch.Tensor | None = None  # template tokens [1, Lz, C]
-        self.state: np.ndarray | None = None
-
-    def initialize(self, image: np.ndarray, box: np.ndarray | list[float]) -> None:
-        """Crop and keep the template around ``box`` (x, y, w, h) in the first frame."""
-        box = np.asarray(box, dtype=np.float64)
-        if box.shape != (4,) or not np.isfinite(box).all() or box[2] <= 0 or box[3] <= 0:
-            raise ValueError(f"initial box must be finite x, y, w, h with w, h > 0, got {box.tolist()}")
-        crop = sample_target(image, box, self.template_factor, self.network.template_size)
-        with torch.inference_mode():
-            self.template = self.network.backbone.embed_template(preprocess(crop.image))  # [1, Lz, C], once
-            self.folded_head = FoldedCenterHead(head=self.network.box_head) if self.fast else None
-        self.state = box
 
     @torch.inference_mode()
-    def track(self, image: np.ndarray) -> np.ndarray:
-        """The target's box (x, y, w, h) in ``image``."""
-        if self.template is None or self.state is None:
-            raise RuntimeError("call initialize(first_frame, box) before track()")
+    def _prepare_template(self, template: torch.Tensor) -> torch.Tensor:
+        self.folded_head = FoldedCenterHead(head=self.network.box_head) if self.fast else None
+        return self.network.backbone.embed_template(template)  # [1, Lz, C], once
+
+    @torch.inference_mode()
+    def _locate(self, template: torch.Tensor, search: torch.Tensor) -> torch.Tensor:
         if self.threads is not None:
             torch.set_num_threads(self.threads)
-        size = self.network.search_size
-        crop = sample_target(image, self.state, self.search_factor, size)
-        search = preprocess(crop.image)
         net = self.network
         tokens = net.backbone.forward_tokens(
-            self.template, search, template_mask=self.template_mask, search_only_tail=self.fast
+            template, search, template_mask=self.template_mask, search_only_tail=self.fast
         )  # [1, Ls, C]
         grid = net.feat_size
         features = tokens.transpose(1, 2).reshape(1, -1, grid, grid)  # [1, C, g, g]
         head = self.folded_head if self.folded_head is not None else net.box_head
         boxes, _ = head.predict(features, self.window)
-        pred = boxes[0].numpy().astype(np.float64) * size  # cx, cy, w, h in crop pixels
-        frame_box = crop_box_to_frame(pred, self.state, crop.resize_factor, size)
-        self.state = clip_box(frame_box, image.shape[0], image.shape[1], self.margin)
-        return self.state.copy()
+        return boxes[0]
