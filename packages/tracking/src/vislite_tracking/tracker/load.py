@@ -8,7 +8,10 @@ from typing import Any
 from vislite_common.checkpoint import CheckpointError, load_into
 from vislite_tracking.model.build import build_ostrack
 from vislite_tracking.model.weights import tracker_state_dict
+from vislite_tracking.tracker.onnx_backend import OnnxTracker
 from vislite_tracking.tracker.ostrack_tracker import OSTracker
+
+BACKENDS = ("torch", "onnx")
 
 
 def load_network(checkpoint: str | os.PathLike, **overrides: Any):
@@ -36,15 +39,29 @@ def load_tracker(
     search_factor: float = 4.0,
     threads: int | None = None,
     fast: bool = True,
+    backend: str = "torch",
+    onnx_path: str | os.PathLike | None = None,
     **overrides: Any,
-) -> OSTracker:
+) -> OSTracker | OnnxTracker:
     """A tracker with ``initialize(image, box_xywh)`` and ``track(image) -> box_xywh`` from ``checkpoint``.
 
     Accepts vislite Lightning checkpoints (``last.ckpt``), plain :class:`OSTrack` state dicts saved with their
     ``ostrack`` build arguments, and released OSTrack / MAE-Lite tracking checkpoints (``{"net": ...}``).
-    ``fast=False`` runs the network's own modules instead of the inference path (see :class:`OSTracker`).
+
+    ``backend="torch"`` (default): an :class:`OSTracker`; ``fast=False`` runs the network's own modules instead
+    of the inference path. ``backend="onnx"``: the network exported to ONNX (to ``onnx_path``, kept, or a
+    temporary file) in an :class:`OnnxTracker` (ONNX Runtime, ``threads`` intra-op threads, default torch's);
+    needs ``pip install 'vislite-tracking[onnx]'``.
     """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     network = load_network(checkpoint, **overrides)
+    if backend == "onnx":
+        return OnnxTracker.from_network(
+            network, onnx_path, template_factor=template_factor, search_factor=search_factor, threads=threads
+        )
+    if onnx_path is not None:
+        raise ValueError("onnx_path is for backend='onnx'")
     return OSTracker(
         network=network, template_factor=template_factor, search_factor=search_factor, threads=threads, fast=fast
     )
