@@ -13,10 +13,11 @@ vislite's ``OSTracker`` runs twice: its default inference path (``fast=True``: h
 on the best cell's receptive field only, last block computing search tokens only) and ``fast=False`` (the
 network's own modules). Both are compared with ``reference_ce`` (same model, same maths: equal up to float
 rounding). The load average is printed before and after (the machine may be shared).
-When ``onnx`` and ``onnxruntime`` are installed, the vislite network is exported (score, size and offset maps)
-and run through an ONNX Runtime session (as many intra-op threads as torch uses) inside ``OnnxTracker``, with the
-tracker's own crop, normalisation and post-processing around it; it is timed in the same interleaved passes and
-its boxes are compared with ``reference_ce`` as well.
+When ``onnx`` and ``onnxruntime`` are installed (``pip install 'vislite-tracking[onnx]'``), the package's ONNX
+Runtime backend runs too: ``vislite_tracking.tracker.OnnxTracker``, the vislite network exported (score, size
+and offset maps) and run in a session with as many intra-op threads as torch uses, with the tracker's own crop,
+normalisation and post-processing around it; it is timed in the same interleaved passes and its boxes are
+compared with ``reference_ce`` as well.
 
     python benchmarks/tracker_fps.py            # ~2 minutes
     python benchmarks/tracker_fps.py --quick    # ~30 s
@@ -39,7 +40,7 @@ from vislite_tracking.data import load_sequences, read_frame
 from vislite_tracking.data.processing import clip_box, crop_box_to_frame, sample_target
 from vislite_tracking.model import OSTrack, build_ostrack, decode_boxes
 from vislite_tracking.model.elimination import template_centre_mask
-from vislite_tracking.tracker import OSTracker, hann2d, preprocess
+from vislite_tracking.tracker import OnnxTracker, OSTracker, hann2d
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
@@ -139,58 +140,12 @@ def time_trackers(trackers: dict, frames: list[np.ndarray], boxes: np.ndarray, r
     return {name: (float(np.median(rates[name])), results[name]) for name in trackers}
 
 
-class HeadMaps(torch.nn.Module):
-    """The network with tensor outputs (score, size, offset maps), for export."""
-
-    def __init__(self, network: OSTrack) -> None:
-        super().__init__()
-        self.network = network
-
-    def forward(self, z: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        out = self.network(z, x)
-        return out["score_map"], out["size_map"], out["offset_map"]
-
-
-class OnnxTracker:
-    """The exported network in an ONNX Runtime session, with ``OSTracker``'s crop (``sample_target``),
-    normalisation (``preprocess``) and post-processing (Hann window, decoding, map back, clipping) around it."""
-
-    def __init__(self, session, network: OSTrack) -> None:
-        self.session = session
-        self.template_size, self.search_size = network.template_size, network.search_size
-        self.window = hann2d(network.feat_size).numpy()  # (1, 1, g, g)
-
-    def initialize(self, image: np.ndarray, box: np.ndarray) -> None:
-        self.template = preprocess(sample_target(image, box, 2.0, self.template_size).image).numpy()
-        self.state = np.asarray(box, dtype=np.float64)
-
-    def track(self, image: np.ndarray) -> np.ndarray:
-        size = self.search_size
-        crop = sample_target(image, self.state, 4.0, size)
-        score, size_map, offset = self.session.run(None, {"z": self.template, "x": preprocess(crop.image).numpy()})
-        box = decode_boxes(torch.from_numpy(self.window * score), torch.from_numpy(size_map), torch.from_numpy(offset))
-        pred = box[0].numpy().astype(np.float64) * size  # cx, cy, w, h in crop pixels
-        frame_box = crop_box_to_frame(pred, self.state, crop.resize_factor, size)
-        self.state = clip_box(frame_box, image.shape[0], image.shape[1], 10)
-        return self.state
-
-
 def onnx_tracker(network: OSTrack) -> OnnxTracker | str:
-    """An :class:`OnnxTracker` of ``network``, or why there is none."""
+    """The package's :class:`OnnxTracker` of ``network`` (as many intra-op threads as torch), or why there is none."""
     try:
-        import onnxruntime as ort
-    except ImportError:
-        return "skipped (pip install onnx onnxruntime to measure it)"
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "ostrack.onnx"
-        size = network.search_size
-        z, x = torch.zeros(1, 3, network.template_size, network.template_size), torch.zeros(1, 3, size, size)
-        wrapper = HeadMaps(network).eval()  # export restores the wrapper's mode, recursively: keep it eval
-        torch.onnx.export(wrapper, (z, x), str(path), input_names=["z", "x"], opset_version=17, dynamo=False)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = torch.get_num_threads()
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    return OnnxTracker(session, network)
+        return OnnxTracker.from_network(network)
+    except ImportError as error:
+        return f"skipped ({error})"
 
 
 def main() -> None:
