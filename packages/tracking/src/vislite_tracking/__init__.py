@@ -1,7 +1,8 @@
 """vislite-tracking: a CPU real-time one-stream ViT-Tiny tracker, tracking datasets and an OPE evaluation toolkit.
 
 ``vislite_tracking.load_tracker(checkpoint)`` returns a tracker with ``initialize(image, box_xywh)`` and
-``track(image) -> box_xywh``.
+``track(image) -> box_xywh``; ``backend="onnx"`` runs the network in ONNX Runtime (``pip install
+'vislite-tracking[onnx]'``).
 """
 
 from __future__ import annotations
