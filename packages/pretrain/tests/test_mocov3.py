@@ -29,6 +29,8 @@ from vislite_common.engine.compose import compose_config
 from vislite_common.engine.train import train
 from vislite_common.lit.optim import OptimizerFactory
 from vislite_common.lit.schedule import WarmupCosineSchedule
+from vislite_pretrain.analysis.data import image_loader
+from vislite_pretrain.analysis.probes import accuracy, extract_layer_features, fit_linear_probe, select_weight_decay
 from vislite_pretrain.lit.moco_module import MoCoV3Module
 from vislite_pretrain.mae_lite.pos_embed import sincos_pos_embed
 from vislite_pretrain.mocov3 import (
@@ -514,3 +516,61 @@ def test_loss_falls_on_the_embedded_world(world: Path) -> None:
     assert last < first - 0.25  # 2.29 measured
     assert float(trainer.callback_metrics["val/loss"]) < initial - 0.25  # 2.92 -> 2.29 measured
     assert float(steps[-1]["train/momentum"]) == pytest.approx(1.0, abs=1e-4)
+
+
+@pytest.fixture(scope="module")
+def flat_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The world's easier variant at 32 px (flat grey backgrounds, the dominant shape alone), 200 training and
+    50 held-out images per class: on the standard world at test scale even a supervised test ViT stays near chance
+    (18-19% held-out with 40 images a class), so no self-supervised probe could show anything there."""
+    root = tmp_path_factory.mktemp("flat") / "world" / "classification"
+    return make_classification(
+        root, seed=0, image_size=32, train_per_class=200, val_per_class=50, background="flat", max_distractors=0
+    )
+
+
+def test_linear_probe_of_the_moco_encoder_beats_chance(flat_world: Path) -> None:
+    """15 epochs of MoCo-v3 (test ViT, 32 px BYOL views) on the easier world; then a linear probe on the frozen
+    base encoder's class token, fitted on the training images and scored on the 400 held-out ones."""
+    pl.seed_everything(0)
+    dm = WorldTwoViewDataModule(
+        root=flat_world,
+        image_size=32,
+        train_per_class=200,
+        val_per_class=50,
+        background="flat",
+        max_distractors=0,
+        input_size=32,
+        batch_size=32,
+        views=byol_view_pair(32, scale=(0.2, 1.0), blur_sigma=(0.015, 0.3)),
+    )
+    module = MoCoV3Module(
+        model=build_mocov3("test_vislite_vit", img_size=32, dim=64, mlp_dim=256),
+        optimizer=OptimizerFactory(name="adamw", base_lr=1e-2, weight_decay=0.1),
+        scheduler=WarmupCosineSchedule(warmup_epochs=1),
+    )
+    trainer = pl.Trainer(
+        max_epochs=15,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(module, datamodule=dm)
+    assert float(trainer.callback_metrics["train/loss_epoch"]) < 4 * T * math.log(32) - 0.3  # chance 2.77
+
+    def features(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        loader = image_loader(flat_world, split, img_size=32, batch_size=100)
+        layers, labels = extract_layer_features(module.moco.base_encoder, loader, pool="token", progress=False)
+        return layers[:, -1], labels  # the final norm's class token, [N, C]
+
+    (train_x, train_y), (val_x, val_y) = features("train"), features("val")
+    decay = select_weight_decay(train_x, train_y, num_classes=8, candidates=(1e-3, 1e-2, 1e-1, 1.0))
+    probe = fit_linear_probe(train_x, train_y, num_classes=8, weight_decay=decay)
+    top1 = accuracy(probe, val_x, val_y)
+    # chance 12.5%; one standard error on 400 images is 1.65 points, so 18% is more than 3 above chance.
+    # Measured 22.5% (22-26.5% in three runs scored on 200 held-out images, where the same encoder at
+    # initialisation probed at 16-21%).
+    print(f"MoCo-v3 probe: top-1 {top1:.3f} on {len(val_y)} held-out images (L2 {decay})")
+    assert top1 >= 0.18, top1
