@@ -1,8 +1,10 @@
-"""Segmentation models: ViT backbone, feature-pyramid neck, decode heads, the encoder-decoder and its builders."""
+"""Segmentation models: ViT and pyramid (ResNet, Hiera) backbones, feature-pyramid neck, decode heads, the encoder-decoder and its builders."""
 
 from vislite_segmentation.models.backbone import ViTBackbone, build_vit_backbone
+from vislite_segmentation.models.build import backbone_kind, build_backbone, build_pyramid_backbone, build_segmentor
 from vislite_segmentation.models.heads import FCNHead, FPNHead, UPerHead
 from vislite_segmentation.models.neck import FeaturePyramidNeck
+from vislite_segmentation.models.pyramid import PyramidBackbone
 from vislite_segmentation.models.segmentor import EncoderDecoder
 from vislite_segmentation.models.weights import load_backbone_weights
 
@@ -11,8 +13,13 @@ __all__ = [
     "FCNHead",
     "FPNHead",
     "FeaturePyramidNeck",
+    "PyramidBackbone",
     "UPerHead",
     "ViTBackbone",
+    "backbone_kind",
+    "build_backbone",
+    "build_pyramid_backbone",
+    "build_segmentor",
     "build_vit_backbone",
     "load_backbone_weights",
 ]

@@ -38,6 +38,13 @@ class ViTBackbone(nn.Module):
         self.vit, self.indices = vit, tuple(indices)
         self.embed_dim = int(vit.embed_dim)
         self.patch_size = int(vit.patch_embed.patch_size[0])
+        self.out_channels = (self.embed_dim,) * len(self.indices)
+        self.strides = (self.patch_size,) * len(self.indices)
+
+    @property
+    def size_divisor(self) -> int:
+        """Input sides must be multiples of this (the patch size)."""
+        return self.patch_size
 
     def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
         """``[B, 3, H, W]`` -> ``len(indices)`` maps ``[B, embed_dim, H/p, W/p]``."""

@@ -1,12 +1,17 @@
-"""The encoder-decoder segmentor: backbone -> feature-pyramid neck -> decode head (+ optional auxiliary head)."""
+"""The encoder-decoder segmentor: backbone -> feature-pyramid neck (ViTs only) -> decode head (+ auxiliary head)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
 from vislite_segmentation.models.backbone import ViTBackbone
 from vislite_segmentation.models.heads.base import DecodeHead, resize
+from vislite_segmentation.models.pyramid import PyramidBackbone
+
+HEADS = r"^(?:neck|decode_head|auxiliary_head)\."
 
 
 class EncoderDecoder(nn.Module):
@@ -15,14 +20,15 @@ class EncoderDecoder(nn.Module):
     The total loss is ``loss_decode + aux_weight * loss_aux`` (mmseg's UperNet configs: ``loss_weight`` 1.0 on the
     decode head, 0.4 on the auxiliary FCN head; ``loss_aux`` is logged unweighted). Layer-wise lr decay sees
     the ViT's layers through :meth:`group_matcher`: embeddings id 0, block ``k`` id ``k + 1``, and the neck and
-    heads one id above the last block (mmseg's ``LayerDecayOptimizerConstructor``).
+    heads one id above the last block (mmseg's ``LayerDecayOptimizerConstructor``). A pyramid backbone (ResNet,
+    Hiera) has no neck (``neck=None``) and brings its own layer ids (``layer_ids()``), the heads again one above.
     """
 
     def __init__(
         self,
         *,
-        backbone: ViTBackbone,
-        neck: nn.Module,
+        backbone: ViTBackbone | PyramidBackbone,
+        neck: nn.Module | None,
         decode_head: DecodeHead,
         auxiliary_head: DecodeHead | None = None,
         aux_weight: float = 0.4,
@@ -36,12 +42,13 @@ class EncoderDecoder(nn.Module):
 
     @property
     def size_divisor(self) -> int:
-        """Input sides must be multiples of this (the patch size)."""
-        return self.backbone.patch_size
+        """Input sides must be multiples of this (a ViT's patch size, a pyramid backbone's coarsest stride)."""
+        return self.backbone.size_divisor
 
     def features(self, images: torch.Tensor) -> list[torch.Tensor]:
-        """Pyramid maps of ``images`` ``[B, 3, H, W]`` (strides 4, 8, 16, 32 for a patch-16 ViT)."""
-        return self.neck(self.backbone(images))
+        """Pyramid maps of ``images`` ``[B, 3, H, W]`` (strides 4, 8, 16, 32 for a patch-16 ViT or a pyramid)."""
+        feats = self.backbone(images)
+        return feats if self.neck is None else self.neck(feats)
 
     def forward(
         self, images: torch.Tensor, labels: torch.Tensor | None = None
@@ -64,12 +71,17 @@ class EncoderDecoder(nn.Module):
             total = total + self.aux_weight * losses["loss_aux"]
         return {"loss": total, **losses}
 
-    def group_matcher(self, coarse: bool = False) -> dict:
-        """timm-style parameter groups for layer-wise lr decay (see the class docstring)."""
+    def group_matcher(self, coarse: bool = False) -> dict | Callable[[str], tuple[int]]:
+        """timm-style parameter groups for layer-wise lr decay (see the class docstring): a regex dict for a ViT,
+        a name -> ``(layer id,)`` function for a pyramid backbone."""
+        if isinstance(self.backbone, PyramidBackbone):
+            ids = {f"backbone.{name}": i for name, i in self.backbone.layer_ids().items()}
+            last = max(ids.values()) + 1
+            return lambda name: (ids.get(name, last),)
         return {
             "stem": r"^backbone\.vit\.(?:cls_token|reg_token|pos_embed|patch_embed|norm_pre)",
             "blocks": [
                 (r"^backbone\.vit\.blocks\.(\d+)", None),
-                (r"^(?:neck|decode_head|auxiliary_head)\.", (100000,)),  # after the blocks, not merged (99999 merges)
+                (HEADS, (100000,)),  # after the blocks, not merged (99999 merges)
             ],
         }
