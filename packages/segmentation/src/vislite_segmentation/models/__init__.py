@@ -1,4 +1,5 @@
-"""Segmentation models: ViT and pyramid (ResNet, Hiera) backbones, feature-pyramid neck, decode heads, the encoder-decoder and its builders."""
+"""Segmentation models: ViT and pyramid (ResNet, Hiera) backbones, the ViT neck, decode heads, the segmentor
+and its builders."""
 
 from vislite_segmentation.models.backbone import ViTBackbone, build_vit_backbone
 from vislite_segmentation.models.build import backbone_kind, build_backbone, build_pyramid_backbone, build_segmentor
