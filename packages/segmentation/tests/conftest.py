@@ -36,10 +36,7 @@ def tiny_segmentor(num_classes: int = 11, img_size: int = 32) -> EncoderDecoder:
 TINY_MODEL = [
     "model.model.backbone.name=test_vislite_vit",
     "model.model.backbone.indices=[0,1,2,3]",
-    "model.model.neck.in_channels=32",
-    "model.model.neck.out_channels=16",
-    "model.model.decode_head.in_channels=[16,16,16,16]",
-    "model.model.decode_head.strides=[2,4,8,16]",
+    "model.model.neck_channels=16",
     "model.model.decode_head.channels=32",
 ]
 

@@ -73,7 +73,7 @@ def test_configs_default_to_mmseg_weights_and_averaging(tmp_path: Path) -> None:
     upernet = model_cfg("model=upernet")
     assert (upernet.decode_head.avg_non_ignore, upernet.auxiliary_head.avg_non_ignore) == (False, False)
     assert upernet.aux_weight == 0.4  # mmseg's UperNet configs: FCNHead loss_weight 0.4, decode head 1.0
-    head = instantiate(model_cfg("model.model.decode_head.avg_non_ignore=true").decode_head)
+    head = instantiate(model_cfg("model.model.decode_head.avg_non_ignore=true").decode_head)(in_channels=[16] * 4)
     assert head.avg_non_ignore is True
 
 

@@ -41,9 +41,9 @@ def test_semfpn_vit_tiny_ade20k_recipe_numbers(tmp_path: Path) -> None:
     backbone = model.model.backbone
     assert (backbone.name, backbone.img_size, list(backbone.indices)) == ("vislite_vit_tiny", 512, [3, 5, 7, 11])
     assert (backbone.drop_path_rate, backbone.init_values) == (0.1, 1.0)
-    assert (model.model.neck.in_channels, model.model.neck.out_channels) == (192, 48)
+    assert model.model.neck_channels == 48
     head = model.model.decode_head
-    assert (head.channels, list(head.in_channels), head.dropout) == (128, [48] * 4, 0.1)
+    assert (head.channels, head.dropout) == (128, 0.1)
     opt = model.optimizer
     assert (opt.name, opt.lr, list(opt.betas), opt.weight_decay, opt.layer_decay) == (
         "adamw", 1e-4, [0.9, 0.999], 0.05, 0.8,
@@ -62,6 +62,9 @@ def test_recipe_instantiates_and_schedules_per_iteration(tmp_path: Path) -> None
     )
     module = instantiate(cfg.model, _convert_="all")
     assert module.segmentor.backbone.vit.pos_embed.shape == (1, 1025, 192)  # 32 x 32 grid + cls at 512 px
+    neck, head = module.segmentor.neck, module.segmentor.decode_head
+    assert (neck.branches[0][0].in_channels, neck.out_channels) == (192, 48)
+    assert [tower[0][0].in_channels for tower in head.towers] == [48] * 4
     optimizer = module.optimizer_factory(module.model, global_batch_size=16)
     scheduler = instantiate(cfg.model.scheduler)(optimizer, total_steps=160000, steps_per_epoch=1263, peak_lr=1e-4)
     head_group = max(range(len(optimizer.param_groups)), key=lambda i: optimizer.param_groups[i]["lr"])
