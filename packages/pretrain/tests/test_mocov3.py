@@ -477,20 +477,19 @@ def test_demo_mocov3_trains_through_hydra_and_initialises_finetuning(world: Path
         assert encoder.pos_embed.shape == (1, 1 + 6 * 6, 32)
 
 
-@pytest.mark.slow
-@pytest.mark.usefixtures("one_thread")
-def test_loss_falls_on_the_embedded_world(world: Path) -> None:
-    """A few epochs of MoCo-v3 (test ViT, 32 px views) on the world: the training loss falls from the chance
-    level ``4T ln N`` and the loss on the held-out images' fixed view pairs falls below its value at init."""
+def _moco_setup(
+    root: Path, *, max_epochs: int, logger: Any = False, **world: Any
+) -> tuple[WorldTwoViewDataModule, MoCoV3Module, pl.Trainer]:
+    """The learning tests' MoCo-v3 run on a world at ``root`` (``world``: its size and variant arguments): test ViT,
+    32 px BYOL views, batch 32, AdamW lr 1e-2 x 32/256 with one warm-up epoch; seeded."""
     pl.seed_everything(0)
     dm = WorldTwoViewDataModule(
-        root=world,
+        root=root,
         image_size=32,
-        train_per_class=40,
-        val_per_class=12,
         input_size=32,
         batch_size=32,
         views=byol_view_pair(32, scale=(0.2, 1.0), blur_sigma=(0.015, 0.3)),
+        **world,
     )
     module = MoCoV3Module(
         model=build_mocov3("test_vislite_vit", img_size=32, dim=64, mlp_dim=256),
@@ -498,13 +497,24 @@ def test_loss_falls_on_the_embedded_world(world: Path) -> None:
         scheduler=WarmupCosineSchedule(warmup_epochs=1),
     )
     trainer = pl.Trainer(
-        max_epochs=8,
+        max_epochs=max_epochs,
         accelerator="cpu",
-        logger=CSVLogger(world.parent.parent, name="moco"),
+        logger=logger,
         log_every_n_steps=1,
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
+    )
+    return dm, module, trainer
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("one_thread")
+def test_loss_falls_on_the_embedded_world(world: Path) -> None:
+    """A few epochs of MoCo-v3 (test ViT, 32 px views) on the world: the training loss falls from the chance
+    level ``4T ln N`` and the loss on the held-out images' fixed view pairs falls below its value at init."""
+    dm, module, trainer = _moco_setup(
+        world, train_per_class=40, val_per_class=12, max_epochs=8, logger=CSVLogger(world.parent.parent, name="moco")
     )
     initial = trainer.validate(module, datamodule=dm, verbose=False)[0]["val/loss"]
     trainer.fit(module, datamodule=dm)
@@ -529,33 +539,13 @@ def flat_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
 
 
+@pytest.mark.slow
+@pytest.mark.usefixtures("one_thread")
 def test_linear_probe_of_the_moco_encoder_beats_chance(flat_world: Path) -> None:
     """15 epochs of MoCo-v3 (test ViT, 32 px BYOL views) on the easier world; then a linear probe on the frozen
     base encoder's class token, fitted on the training images and scored on the 400 held-out ones."""
-    pl.seed_everything(0)
-    dm = WorldTwoViewDataModule(
-        root=flat_world,
-        image_size=32,
-        train_per_class=200,
-        val_per_class=50,
-        background="flat",
-        max_distractors=0,
-        input_size=32,
-        batch_size=32,
-        views=byol_view_pair(32, scale=(0.2, 1.0), blur_sigma=(0.015, 0.3)),
-    )
-    module = MoCoV3Module(
-        model=build_mocov3("test_vislite_vit", img_size=32, dim=64, mlp_dim=256),
-        optimizer=OptimizerFactory(name="adamw", base_lr=1e-2, weight_decay=0.1),
-        scheduler=WarmupCosineSchedule(warmup_epochs=1),
-    )
-    trainer = pl.Trainer(
-        max_epochs=15,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
+    dm, module, trainer = _moco_setup(
+        flat_world, train_per_class=200, val_per_class=50, max_epochs=15, background="flat", max_distractors=0
     )
     trainer.fit(module, datamodule=dm)
     assert float(trainer.callback_metrics["train/loss_epoch"]) < 4 * T * math.log(32) - 0.3  # chance 2.77
