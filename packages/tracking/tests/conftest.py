@@ -28,6 +28,24 @@ def tiny_network(seed: int = 0, **overrides) -> OSTrack:
     return build_ostrack(**{**TINY, **overrides}).eval()
 
 
+def random_batch_norm_statistics(module: torch.nn.Module, seed: int = 0) -> None:
+    """Non-trivial eval-mode BatchNorms (fresh ones are the identity), so that folding them is tested."""
+    generator = torch.Generator().manual_seed(seed)
+    for bn in module.modules():
+        if isinstance(bn, torch.nn.BatchNorm2d):
+            n = bn.num_features
+            bn.running_mean.copy_(torch.randn(n, generator=generator) * 0.3)
+            bn.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
+            bn.weight.data.copy_(torch.rand(n, generator=generator) + 0.5)
+            bn.bias.data.copy_(torch.randn(n, generator=generator) * 0.2)
+
+
+@pytest.fixture
+def randomise_batch_norms() -> Callable[..., None]:
+    """``randomise_batch_norms(module, seed=0)``: give ``module``'s BatchNorms non-trivial statistics."""
+    return random_batch_norm_statistics
+
+
 @pytest.fixture
 def make_network() -> Callable[..., OSTrack]:
     """Factory of tiny networks: ``make_network(seed=0, **build_overrides)``."""

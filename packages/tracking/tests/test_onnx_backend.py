@@ -26,19 +26,7 @@ def sequence(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[np.ndarray]
     return [read_frame(p) for p in seq.frames], seq.boxes
 
 
-def _random_batch_norm_statistics(module: torch.nn.Module, seed: int) -> None:
-    """Non-trivial eval-mode BatchNorms (fresh ones are the identity)."""
-    generator = torch.Generator().manual_seed(seed)
-    for bn in module.modules():
-        if isinstance(bn, torch.nn.BatchNorm2d):
-            n = bn.num_features
-            bn.running_mean.copy_(torch.randn(n, generator=generator) * 0.3)
-            bn.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
-            bn.weight.data.copy_(torch.rand(n, generator=generator) + 0.5)
-            bn.bias.data.copy_(torch.randn(n, generator=generator) * 0.2)
-
-
-def _network(make_network) -> torch.nn.Module:
+def _network(make_network, randomise_batch_norms) -> torch.nn.Module:
     """A tiny network whose candidate elimination ranks search tokens by clearly different scores.
 
     Freshly initialised, the test ViT attends almost uniformly: scores at the keep boundary can lie within float
@@ -49,7 +37,7 @@ def _network(make_network) -> torch.nn.Module:
     with torch.no_grad():
         for block in network.backbone.blocks:
             block.attn.qkv.weight.mul_(5.0)
-    _random_batch_norm_statistics(network.box_head, seed=3)
+    randomise_batch_norms(network.box_head, seed=3)
     return network
 
 
@@ -75,10 +63,12 @@ def test_export_writes_the_maps_graph_and_keeps_modes(tmp_path: Path, make_netwo
     assert graph.opset_import[0].version == 17
 
 
-def test_onnx_tracker_gives_the_pytorch_trackers_boxes(sequence, make_network, monkeypatch) -> None:
+def test_onnx_tracker_gives_the_pytorch_trackers_boxes(
+    sequence, make_network, randomise_batch_norms, monkeypatch
+) -> None:
     pytest.importorskip("onnxruntime")
     frames, boxes = sequence
-    network = _network(make_network)
+    network = _network(make_network, randomise_batch_norms)
     onnx_tracker = OnnxTracker.from_network(network, threads=1)
     assert (onnx_tracker.template_size, onnx_tracker.search_size) == (32, 64)
     assert onnx_tracker.session.get_session_options().intra_op_num_threads == 1
@@ -102,10 +92,10 @@ def test_onnx_tracker_gives_the_pytorch_trackers_boxes(sequence, make_network, m
     assert len({tuple(b) for b in expected.round(2)}) > 2  # the boxes move: a real comparison
 
 
-def test_load_tracker_onnx_backend(tmp_path: Path, sequence, make_network) -> None:
+def test_load_tracker_onnx_backend(tmp_path: Path, sequence, make_network, randomise_batch_norms) -> None:
     pytest.importorskip("onnxruntime")
     frames, boxes = sequence
-    network = _network(make_network)
+    network = _network(make_network, randomise_batch_norms)
     checkpoint = tmp_path / "last.ckpt"
     state = {f"model.{k}": v for k, v in network.state_dict().items()}
     torch.save({"state_dict": state, "ostrack": network.build_args, "epoch": 3}, checkpoint)

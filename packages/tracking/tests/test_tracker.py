@@ -188,24 +188,12 @@ def test_backbone_from_a_vislite_pretraining_checkpoint(tmp_path: Path) -> None:
     torch.testing.assert_close(net.backbone.blocks[3].attn.proj.weight, encoder.blocks[3].attn.proj.weight)
 
 
-def _random_batch_norm_statistics(module: torch.nn.Module, seed: int = 0) -> None:
-    """Non-trivial eval-mode BatchNorms (fresh ones are the identity), so that folding them is tested."""
-    generator = torch.Generator().manual_seed(seed)
-    for bn in module.modules():
-        if isinstance(bn, torch.nn.BatchNorm2d):
-            n = bn.num_features
-            bn.running_mean.copy_(torch.randn(n, generator=generator) * 0.3)
-            bn.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
-            bn.weight.data.copy_(torch.rand(n, generator=generator) + 0.5)
-            bn.bias.data.copy_(torch.randn(n, generator=generator) * 0.2)
-
-
-def test_fold_conv_bn_equals_conv_then_batch_norm() -> None:
+def test_fold_conv_bn_equals_conv_then_batch_norm(randomise_batch_norms) -> None:
     from vislite_tracking.tracker.folded_head import fold_conv_bn
 
     torch.manual_seed(0)
     conv, bn = torch.nn.Conv2d(4, 6, 3, padding=1), torch.nn.BatchNorm2d(6)
-    _random_batch_norm_statistics(bn)
+    randomise_batch_norms(bn)
     bn.eval()
     x = torch.randn(2, 4, 5, 5)
     weight, bias = fold_conv_bn(conv, bn)
@@ -215,13 +203,13 @@ def test_fold_conv_bn_equals_conv_then_batch_norm() -> None:
     assert torch.isfinite(weight).all()  # eps keeps the scale finite
 
 
-def test_folded_head_equals_the_full_maps_at_every_cell() -> None:
+def test_folded_head_equals_the_full_maps_at_every_cell(randomise_batch_norms) -> None:
     from vislite_tracking.model.head import CenterHead
     from vislite_tracking.tracker.folded_head import FoldedCenterHead
 
     torch.manual_seed(0)
     head = CenterHead(in_channels=16, channels=32)
-    _random_batch_norm_statistics(head)
+    randomise_batch_norms(head)
     with pytest.raises(ValueError, match="eval mode"):
         FoldedCenterHead(head=head)
     head.eval()
@@ -257,9 +245,9 @@ def test_search_only_last_block_equals_the_full_block(make_network) -> None:
     assert bool((full.abs().sum(-1) == 0).any())  # eliminated positions are zero in both
 
 
-def test_fast_tracker_gives_the_module_paths_boxes(make_network) -> None:
+def test_fast_tracker_gives_the_module_paths_boxes(make_network, randomise_batch_norms) -> None:
     network = make_network(seed=3)
-    _random_batch_norm_statistics(network.box_head, seed=3)
+    randomise_batch_norms(network.box_head, seed=3)
     frames = [np.ascontiguousarray(np.kron(f, np.ones((2, 2, 1), dtype=np.uint8))) for f in _frames(5)]
     fast, plain = OSTracker(network=network), OSTracker(network=network, fast=False)
     assert fast.fast and not plain.fast
