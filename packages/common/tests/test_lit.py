@@ -37,6 +37,18 @@ def test_no_weight_decay_on_norms_biases_and_tokens() -> None:
     assert {"blocks.0.attn.qkv.weight", "head.weight", "patch_embed.proj.weight"} <= decay
 
 
+def test_decay_all_puts_every_trainable_parameter_in_one_decayed_group() -> None:
+    model = timm.create_model("test_vislite_vit", num_classes=10)
+    model.patch_embed.proj.weight.requires_grad_(False)  # frozen parameters stay out (MoCo-v3's frozen projection)
+    optimizer = OptimizerFactory(weight_decay=0.1, decay_all=True, lr=1e-3)(model, global_batch_size=1)
+    (group,) = optimizer.param_groups
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    assert group["weight_decay"] == 0.1 and len(group["params"]) == len(trainable)
+    assert {id(p) for p in group["params"]} == {id(p) for p in trainable}
+    with pytest.raises(ValueError, match="layer_decay"):
+        build_param_groups(model, weight_decay=0.1, layer_decay=0.75, decay_all=True)
+
+
 def test_learning_rate_scales_with_global_batch() -> None:
     factory = OptimizerFactory(base_lr=1.5e-4, betas=(0.9, 0.95), weight_decay=0.05)
     assert factory.learning_rate(4096) == pytest.approx(2.4e-3)

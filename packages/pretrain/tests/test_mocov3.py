@@ -403,6 +403,7 @@ def test_mocov3_in1k_recipe() -> None:
     cfg = _compose("experiment=mocov3_in1k", "data.root=/datasets/imagenet")
     opt, sched, model = cfg.model.optimizer, cfg.model.scheduler, cfg.model.model
     assert (opt.name, opt.base_lr, opt.weight_decay, list(opt.betas)) == ("adamw", 1.5e-4, 0.1, [0.9, 0.999])
+    assert opt.decay_all is True  # main_moco.py: AdamW(model.parameters()), biases and norms decayed too
     assert (sched.warmup_epochs, sched.warmup_lr, sched.min_lr) == (40, 1e-6, 0.0)
     assert (cfg.trainer.max_epochs, cfg.data.batch_size, cfg.data.input_size) == (400, 1024, 224)
     assert (model.encoder_name, model.dim, model.mlp_dim, model.temperature) == ("vislite_vit_tiny", 256, 4096, 0.2)

@@ -38,13 +38,24 @@ def no_weight_decay_names(model: nn.Module) -> set[str]:
 
 
 def build_param_groups(
-    model: nn.Module, *, weight_decay: float, layer_decay: float | None = None, extra_no_decay: Iterable[str] = ()
+    model: nn.Module,
+    *,
+    weight_decay: float,
+    layer_decay: float | None = None,
+    extra_no_decay: Iterable[str] = (),
+    decay_all: bool = False,
 ) -> list[dict]:
     """Parameter groups with ``weight_decay`` off for 1-D params (norms, biases) and tokens / position embeddings.
 
     With ``layer_decay`` each group also carries ``lr_scale = layer_decay ** (last_layer - layer_id)``
-    (BEiT/MAE-Lite layer-wise lr decay, layer ids from the model's ``group_matcher``).
+    (BEiT/MAE-Lite layer-wise lr decay, layer ids from the model's ``group_matcher``). ``decay_all`` puts every
+    trainable parameter in one decayed group instead (``AdamW(model.parameters())``, as official MoCo-v3 does).
     """
+    if decay_all:
+        if layer_decay not in (None, 1.0):
+            raise ValueError(f"decay_all=True takes no layer_decay (got {layer_decay}): it makes a single group")
+        params = [p for p in model.parameters() if p.requires_grad]
+        return [{"params": params, "weight_decay": weight_decay, "lr_scale": 1.0}]
     no_decay = no_weight_decay_names(model) | set(extra_no_decay)
     if layer_decay is None or layer_decay == 1.0:
         groups = param_groups_weight_decay(model, weight_decay=weight_decay, no_weight_decay_list=no_decay)
@@ -84,6 +95,7 @@ class OptimizerFactory:
         eps: float = 1e-8,
         momentum: float = 0.9,
         extra_no_decay: tuple[str, ...] = (),
+        decay_all: bool = False,
     ) -> None:
         if name not in OPTIMIZERS and "." not in name:
             raise ValueError(
@@ -95,6 +107,7 @@ class OptimizerFactory:
         self.weight_decay, self.layer_decay = weight_decay, layer_decay
         self.betas, self.eps, self.momentum = tuple(betas), eps, momentum
         self.extra_no_decay = tuple(extra_no_decay)
+        self.decay_all = bool(decay_all)
 
     def learning_rate(self, global_batch_size: int) -> float:
         """The absolute peak learning rate for this global batch size."""
@@ -105,7 +118,11 @@ class OptimizerFactory:
     def __call__(self, model: nn.Module, *, global_batch_size: int) -> torch.optim.Optimizer:
         lr = self.learning_rate(global_batch_size)
         groups = build_param_groups(
-            model, weight_decay=self.weight_decay, layer_decay=self.layer_decay, extra_no_decay=self.extra_no_decay
+            model,
+            weight_decay=self.weight_decay,
+            layer_decay=self.layer_decay,
+            extra_no_decay=self.extra_no_decay,
+            decay_all=self.decay_all,
         )
         for group in groups:
             group["lr"] = lr * group["lr_scale"]
