@@ -50,6 +50,14 @@ def test_finetune_mae_100e_recipe() -> None:
     assert (cfg.model.model.drop_path_rate, cfg.trainer.max_epochs, cfg.model.optimizer.layer_decay) == (0.1, 100, 0.85)
 
 
+def test_finetune_mocov3_recipe_is_finetune_in1k_with_layer_decay_075() -> None:
+    base, moco = _compose("experiment=finetune_in1k"), _compose("experiment=finetune_mocov3_in1k")
+    assert moco.model.optimizer.layer_decay == 0.75 and base.model.optimizer.layer_decay == 0.85
+    moco.model.optimizer.layer_decay = 0.85
+    moco.task_name = base.task_name
+    assert moco == base  # nothing else differs
+
+
 def test_linprobe_recipe() -> None:
     cfg = _compose("experiment=linprobe_in1k", "model.model.encoder.init=/ckpt/last.ckpt")
     opt = cfg.model.optimizer
