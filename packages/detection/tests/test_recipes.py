@@ -12,6 +12,7 @@ from omegaconf.errors import MissingMandatoryValue
 from vislite_common.engine.compose import compose_config
 from vislite_detection.lit import DetectionSGD, WarmupMultiStepSchedule
 from vislite_detection.models import create_detector
+from vislite_detection.models.l1_box_loss import L1RegionProposalNetwork, L1RoIHeads
 
 
 def _compose(tmp_path: Path, *overrides: str) -> DictConfig:
@@ -56,6 +57,8 @@ def test_faster_rcnn_r50_1x_recipe(tmp_path: Path) -> None:
     # mmdet 2.x RPN proposals: (training, testing) = 2000 / 1000 per level before NMS, 1000 / 1000 after
     assert (list(model.rpn_pre_nms_top_n), list(model.rpn_post_nms_top_n)) == ([2000, 1000], [1000, 1000])
     built = instantiate(cfg.model.model, num_classes=3)
+    assert model.box_loss == "l1"  # mmdet 2.x: L1Loss in the RPN and the RoI head
+    assert isinstance(built.rpn, L1RegionProposalNetwork) and isinstance(built.roi_heads, L1RoIHeads)
     assert (built.rpn._pre_nms_top_n, built.rpn._post_nms_top_n) == (
         {"training": 2000, "testing": 1000},
         {"training": 1000, "testing": 1000},

@@ -11,6 +11,7 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.ops import MultiScaleRoIAlign
 
+from vislite_detection.models.l1_box_loss import use_l1_box_losses
 from vislite_detection.models.registry import register_detector
 from vislite_detection.models.resnet_fpn import resnet50_fpn, tiny_resnet_fpn
 from vislite_detection.models.transform import DetectionTransform
@@ -18,6 +19,7 @@ from vislite_detection.models.vit_fpn import vit_sfp
 from vislite_detection.models.weights import load_detector_weights
 
 ANCHOR_SIZES = (32, 64, 128, 256, 512)
+BOX_LOSSES = ("l1", "smooth_l1")
 
 
 def build_faster_rcnn(
@@ -36,6 +38,7 @@ def build_faster_rcnn(
     rpn_post_nms_top_n: tuple[int, int] = (2000, 1000),
     min_size: int | Sequence[int] | None = None,
     max_size: int | None = None,
+    box_loss: str = "l1",
     weights: str | os.PathLike | None = None,
 ) -> FasterRCNN:
     """torchvision's Faster R-CNN over an FPN-style ``backbone`` with levels ``"0"``..``"3"`` and ``"pool"``.
@@ -43,8 +46,12 @@ def build_faster_rcnn(
     ``num_classes`` includes the background (COCO: 81). One anchor size per level (``anchor_sizes``), three
     aspect ratios, RoIAlign 7x7 over the four finest levels, a two-layer MLP box head of ``representation_size``.
     ``rpn_pre_nms_top_n`` / ``rpn_post_nms_top_n`` are (training, testing) proposal counts (torchvision's).
-    Defaults are the COCO evaluation settings: score threshold 0.05, NMS 0.5, 100 detections.
+    Defaults are the COCO evaluation settings: score threshold 0.05, NMS 0.5, 100 detections. ``box_loss`` is
+    ``"l1"`` (mmdetection 2.x's Faster R-CNN, which the paper configs use; :mod:`.l1_box_loss`) or ``"smooth_l1"``
+    (torchvision's, beta 1/9) in both the RPN and the RoI head.
     """
+    if box_loss not in BOX_LOSSES:
+        raise ValueError(f"box_loss must be one of {BOX_LOSSES}, got {box_loss!r}")
     num_levels = len(anchor_sizes)
     anchors = AnchorGenerator(tuple((int(s),) for s in anchor_sizes), (tuple(aspect_ratios),) * num_levels)
     roi_pool = MultiScaleRoIAlign(
@@ -69,6 +76,8 @@ def build_faster_rcnn(
         rpn_post_nms_top_n_test=rpn_post_nms_top_n[1],
     )
     model.transform = DetectionTransform(min_size=min_size, max_size=max_size)
+    if box_loss == "l1":
+        use_l1_box_losses(model)
     if weights is not None:
         load_detector_weights(model, weights)
     return model
