@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 
 import cv2
 import numpy as np
@@ -67,7 +68,7 @@ def box_in_frame(
     return clip_box(frame_box, frame_shape[0], frame_shape[1], margin)
 
 
-class CropTracker:
+class CropTracker(ABC):
     """The per-frame loop shared by the inference backends: a template crop (``template_factor`` x the first
     box) once, then each frame a search crop (``search_factor`` x the previous box), normalised by
     :func:`preprocess`, located by the backend, mapped back and clipped by :func:`box_in_frame`.
@@ -86,11 +87,13 @@ class CropTracker:
         self.template: object | None = None
         self.state: np.ndarray | None = None
 
+    @abstractmethod
     def _prepare_template(self, template: torch.Tensor) -> object:
-        raise NotImplementedError
+        """What :meth:`_locate` needs of the normalised template crop (e.g. the tensor itself)."""
 
+    @abstractmethod
     def _locate(self, template: object, search: torch.Tensor) -> torch.Tensor | np.ndarray:
-        raise NotImplementedError
+        """The box (cx, cy, w, h) normalised to the search crop."""
 
     def initialize(self, image: np.ndarray, box: np.ndarray | list[float]) -> None:
         """Crop and keep the template around ``box`` (x, y, w, h) in the first frame."""
