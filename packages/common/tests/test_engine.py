@@ -119,14 +119,15 @@ def test_killed_run_resumes_to_identical_weights(world_dir: Path, tmp_path: Path
 
 @pytest.mark.slow
 def test_two_job_multirun(world_dir: Path, tmp_path: Path) -> None:
-    cmd = _hydra_cmd(world_dir, tmp_path / "unused", "seed=0,1", "trainer.max_epochs=1", "test=false",
-                     f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    """``-m`` with the default sweep directory (``outputs/<task>/multiruns/<time>``), from any working directory."""
+    cmd = _hydra_cmd(world_dir, tmp_path / "unused", "seed=0,1", "trainer.max_epochs=1", "test=false")
     cmd.insert(3, "--multirun")
-    result = _run(cmd)
+    result = _run(cmd, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
+    (sweep,) = (tmp_path / "outputs" / "classify" / "multiruns").iterdir()
     for job in ("0", "1"):
-        assert (tmp_path / "sweep" / job / "checkpoints" / "last.ckpt").is_file()
-        assert yaml.safe_load((tmp_path / "sweep" / job / "config.yaml").read_text())["seed"] == int(job)
+        assert (sweep / job / "checkpoints" / "last.ckpt").is_file()
+        assert yaml.safe_load((sweep / job / "config.yaml").read_text())["seed"] == int(job)
 
 
 @pytest.mark.slow
