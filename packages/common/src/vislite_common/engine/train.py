@@ -46,12 +46,25 @@ def train(cfg: DictConfig) -> dict[str, float]:
         trainer.fit(model, datamodule=datamodule, ckpt_path=_resume_path(cfg.get("ckpt_path")))
         metrics.update(_as_floats(trainer.callback_metrics))
     if cfg.get("test", False):
-        best = getattr(trainer.checkpoint_callback, "best_model_path", "") if cfg.get("train", True) else ""
-        trainer.test(model, datamodule=datamodule, ckpt_path=best or None)
+        trainer.test(model, datamodule=datamodule, ckpt_path=_test_checkpoint(cfg, trainer))
         metrics.update(_as_floats(trainer.callback_metrics))
     if trainer.is_global_zero:
         atomic_write_text(output_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True))
     return metrics
+
+
+def _test_checkpoint(cfg: DictConfig, trainer: pl.Trainer) -> str | None:
+    """The weights ``trainer.test`` evaluates: the best checkpoint of this fit, or ``ckpt_path`` when not training.
+
+    ``train=false test=true ckpt_path=X`` evaluates X (checked to exist); without ``ckpt_path`` the model is tested
+    as built, with a warning.
+    """
+    if cfg.get("train", True):
+        return getattr(trainer.checkpoint_callback, "best_model_path", "") or None
+    path = _resume_path(cfg.get("ckpt_path"))
+    if path is None:
+        log.warning("train=false test=true without ckpt_path: testing the model as built (no checkpoint loaded)")
+    return path
 
 
 def _resume_path(ckpt_path: str | None) -> str | None:
