@@ -1,0 +1,1 @@
+"""SiamFC++ (video_analyst): AlexNet / GoogLeNet / ShuffleNetV2 Siamese trackers with a dense box head."""
