@@ -14,7 +14,7 @@ on the best cell's receptive field only, last block computing search tokens only
 network's own modules). Both are compared with ``reference_ce`` (same model, same maths: equal up to float
 rounding). The load average is printed before and after (the machine may be shared).
 When ``onnx`` and ``onnxruntime`` are installed (``pip install 'vislite-tracking[onnx]'``), the package's ONNX
-Runtime backend runs too: ``vislite_tracking.tracker.OnnxTracker``, the vislite network exported (score, size
+Runtime backend runs too: ``vislite_tracking.ostrack.tracker.OnnxTracker``, the vislite network exported (score, size
 and offset maps) and run in a session with as many intra-op threads as torch uses, with the tracker's own crop,
 normalisation and post-processing around it; it is timed in the same interleaved passes and its boxes are
 compared with ``reference_ce`` as well.
@@ -38,9 +38,9 @@ import torch
 from vislite_common.data.world import make_lasot
 from vislite_tracking.data import load_sequences, read_frame
 from vislite_tracking.data.processing import clip_box, crop_box_to_frame, sample_target
-from vislite_tracking.model import OSTrack, build_ostrack, decode_boxes
-from vislite_tracking.model.elimination import template_centre_mask
-from vislite_tracking.tracker import OnnxTracker, OSTracker, hann2d
+from vislite_tracking.ostrack.model import OSTrack, build_ostrack, decode_boxes
+from vislite_tracking.ostrack.model.elimination import template_centre_mask
+from vislite_tracking.ostrack.tracker import OnnxTracker, OSTracker, hann2d
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)

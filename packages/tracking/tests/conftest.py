@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from vislite_tracking.data.datamodule import write_tracking_world
-from vislite_tracking.model import OSTrack, build_ostrack
+from vislite_tracking.ostrack.model import OSTrack, build_ostrack
 
 TINY = dict(
     backbone="test_vislite_vit",

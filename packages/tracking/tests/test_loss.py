@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from vislite_tracking.loss import TrackingLoss, centernet_focal_loss, centre_heatmaps, gaussian_radius
+from vislite_tracking.ostrack.loss import TrackingLoss, centernet_focal_loss, centre_heatmaps, gaussian_radius
 
 
 def test_gaussian_radius_bug_version() -> None:

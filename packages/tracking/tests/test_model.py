@@ -7,10 +7,10 @@ import math
 import pytest
 import torch
 
-from vislite_tracking.model import build_ostrack
-from vislite_tracking.model.elimination import template_centre_mask
-from vislite_tracking.model.head import decode_boxes
-from vislite_tracking.model.pos_embed import patch_table, resize_table
+from vislite_tracking.ostrack.model import build_ostrack
+from vislite_tracking.ostrack.model.elimination import template_centre_mask
+from vislite_tracking.ostrack.model.head import decode_boxes
+from vislite_tracking.ostrack.model.pos_embed import patch_table, resize_table
 
 VIT_TINY_NO_HEAD = 5_524_416  # vislite_vit_tiny without classifier (vislite_common docs)
 

@@ -12,8 +12,8 @@ import torch
 from vislite_common.data.world import make_lasot
 from vislite_tracking import load_tracker
 from vislite_tracking.data import Sequence, load_sequences, read_frame
-from vislite_tracking.model import blocks
-from vislite_tracking.tracker import OnnxTracker, OSTracker, export_onnx
+from vislite_tracking.ostrack.model import blocks
+from vislite_tracking.ostrack.tracker import OnnxTracker, OSTracker, export_onnx
 
 INSTALL = r"pip install 'vislite-tracking\[onnx\]'"
 

@@ -16,7 +16,7 @@ from vislite_tracking.data.processing import (
     jitter_box,
     sample_target,
 )
-from vislite_tracking.tracker import ostrack_tracker
+from vislite_tracking.ostrack.tracker import ostrack_tracker
 
 
 def test_crop_and_map_back_is_the_identity_on_boxes() -> None:

@@ -10,7 +10,7 @@ from hydra import compose, initialize_config_module
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from vislite_tracking.lit import StepDecay
+from vislite_tracking.ostrack.lit import StepDecay
 
 
 def _compose(*overrides: str) -> DictConfig:

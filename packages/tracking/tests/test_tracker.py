@@ -12,8 +12,8 @@ import torch
 from vislite_common.checkpoint import CheckpointError
 from vislite_tracking import load_tracker
 from vislite_tracking.data.processing import clip_box, crop_box_to_frame, sample_target
-from vislite_tracking.model import decode_boxes
-from vislite_tracking.tracker import OSTracker, hann2d, preprocess
+from vislite_tracking.ostrack.model import decode_boxes
+from vislite_tracking.ostrack.tracker import OSTracker, hann2d, preprocess
 
 
 def _frames(count: int = 4) -> list[np.ndarray]:
@@ -104,7 +104,7 @@ def _released_key(key: str) -> str:
 
 
 def test_released_ostrack_checkpoint_tracks_identically(tmp_path: Path) -> None:
-    from vislite_tracking.model import build_ostrack
+    from vislite_tracking.ostrack.model import build_ostrack
 
     torch.manual_seed(0)
     network = build_ostrack(drop_path_rate=0.0).eval()
@@ -145,7 +145,7 @@ def test_weights_without_build_arguments_are_refused(tmp_path: Path, make_networ
 def test_backbone_from_a_mae_lite_checkpoint(tmp_path: Path) -> None:
     import timm
 
-    from vislite_tracking.model import build_ostrack
+    from vislite_tracking.ostrack.model import build_ostrack
 
     torch.manual_seed(1)
     encoder = timm.create_model("test_vislite_vit", num_classes=0, global_pool="avg", fc_norm=False)
@@ -169,7 +169,7 @@ def test_backbone_from_a_mae_lite_checkpoint(tmp_path: Path) -> None:
 def test_backbone_from_a_vislite_pretraining_checkpoint(tmp_path: Path) -> None:
     import timm
 
-    from vislite_tracking.model import build_ostrack
+    from vislite_tracking.ostrack.model import build_ostrack
 
     encoder = timm.create_model("test_vislite_vit", num_classes=0, global_pool="avg", fc_norm=False)
     state = {f"model.encoder.{k}": v for k, v in encoder.state_dict().items()}  # MAE LightningModule layout
@@ -189,7 +189,7 @@ def test_backbone_from_a_vislite_pretraining_checkpoint(tmp_path: Path) -> None:
 
 
 def test_fold_conv_bn_equals_conv_then_batch_norm(randomise_batch_norms) -> None:
-    from vislite_tracking.tracker.folded_head import fold_conv_bn
+    from vislite_tracking.ostrack.tracker.folded_head import fold_conv_bn
 
     torch.manual_seed(0)
     conv, bn = torch.nn.Conv2d(4, 6, 3, padding=1), torch.nn.BatchNorm2d(6)
@@ -204,8 +204,8 @@ def test_fold_conv_bn_equals_conv_then_batch_norm(randomise_batch_norms) -> None
 
 
 def test_folded_head_equals_the_full_maps_at_every_cell(randomise_batch_norms) -> None:
-    from vislite_tracking.model.head import CenterHead
-    from vislite_tracking.tracker.folded_head import FoldedCenterHead
+    from vislite_tracking.ostrack.model.head import CenterHead
+    from vislite_tracking.ostrack.tracker.folded_head import FoldedCenterHead
 
     torch.manual_seed(0)
     head = CenterHead(in_channels=16, channels=32)

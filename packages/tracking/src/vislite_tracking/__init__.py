@@ -16,7 +16,7 @@ __all__ = ["load_tracker"]
 def __getattr__(name: str) -> Any:
     """Import the tracker (torch, timm) only when it is asked for, so the data and eval tools start fast."""
     if name == "load_tracker":
-        from vislite_tracking.tracker.load import load_tracker
+        from vislite_tracking.ostrack.tracker.load import load_tracker
 
         return load_tracker
     raise AttributeError(f"module 'vislite_tracking' has no attribute {name!r}")

@@ -8,13 +8,13 @@ import torch
 from torch import nn
 
 from vislite_common.lit.base_module import VisliteModule
-from vislite_tracking.lit.keep_rate import KeepRateSchedule
-from vislite_tracking.lit.optim import BackboneScaledAdamW, StepDecay
-from vislite_tracking.loss import TrackingLoss
+from vislite_tracking.ostrack.lit.keep_rate import KeepRateSchedule
+from vislite_tracking.ostrack.lit.optim import BackboneScaledAdamW, StepDecay
+from vislite_tracking.ostrack.loss import TrackingLoss
 
 
 class TrackingModule(VisliteModule):
-    """Trains an :class:`~vislite_tracking.model.OSTrack` on (template, search) pairs.
+    """Trains an :class:`~vislite_tracking.ostrack.model.OSTrack` on (template, search) pairs.
 
     Args:
         model: the tracker network.

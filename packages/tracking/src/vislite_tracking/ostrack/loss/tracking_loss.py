@@ -6,8 +6,8 @@ import torch
 from torch import nn
 from torchvision.ops import box_convert, box_iou, generalized_box_iou_loss
 
-from vislite_tracking.loss.focal import centernet_focal_loss
-from vislite_tracking.loss.heatmap import centre_heatmaps
+from vislite_tracking.ostrack.loss.focal import centernet_focal_loss
+from vislite_tracking.ostrack.loss.heatmap import centre_heatmaps
 
 
 class TrackingLoss(nn.Module):

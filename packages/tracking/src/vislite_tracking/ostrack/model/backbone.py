@@ -8,9 +8,9 @@ import torch
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
-from vislite_tracking.model.blocks import CEBlock
-from vislite_tracking.model.elimination import restore_search_order, template_centre_mask
-from vislite_tracking.model.pos_embed import patch_table, resize_table
+from vislite_tracking.ostrack.model.blocks import CEBlock
+from vislite_tracking.ostrack.model.elimination import restore_search_order, template_centre_mask
+from vislite_tracking.ostrack.model.pos_embed import patch_table, resize_table
 
 
 class OneStreamViT(nn.Module):

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from timm.models.vision_transformer import Block
 from torch import nn
 
-from vislite_tracking.model.elimination import eliminate, keep_count
+from vislite_tracking.ostrack.model.elimination import eliminate, keep_count
 
 
 class CEBlock(nn.Module):

@@ -9,10 +9,10 @@ from typing import Any
 import timm
 
 import vislite_common  # noqa: F401  (registers the vislite ViTs in timm's registry)
-from vislite_tracking.model.backbone import OneStreamViT
-from vislite_tracking.model.head import CenterHead
-from vislite_tracking.model.ostrack import OSTrack
-from vislite_tracking.model.weights import load_backbone_weights
+from vislite_tracking.ostrack.model.backbone import OneStreamViT
+from vislite_tracking.ostrack.model.head import CenterHead
+from vislite_tracking.ostrack.model.ostrack import OSTrack
+from vislite_tracking.ostrack.model.weights import load_backbone_weights
 
 
 def build_ostrack(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vislite_tracking.model.backbone import OneStreamViT
-from vislite_tracking.model.head import CenterHead
+from vislite_tracking.ostrack.model.backbone import OneStreamViT
+from vislite_tracking.ostrack.model.head import CenterHead
 
 
 class OSTrack(nn.Module):

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vislite_tracking.model.head import CenterHead, clamped_sigmoid
+from vislite_tracking.ostrack.model.head import CenterHead, clamped_sigmoid
 
 
 @dataclass(frozen=True)

@@ -6,16 +6,16 @@ import os
 from typing import Any
 
 from vislite_common.checkpoint import CheckpointError, load_into
-from vislite_tracking.model.build import build_ostrack
-from vislite_tracking.model.weights import tracker_state_dict
-from vislite_tracking.tracker.onnx_backend import OnnxTracker
-from vislite_tracking.tracker.ostrack_tracker import OSTracker
+from vislite_tracking.ostrack.model.build import build_ostrack
+from vislite_tracking.ostrack.model.weights import tracker_state_dict
+from vislite_tracking.ostrack.tracker.onnx_backend import OnnxTracker
+from vislite_tracking.ostrack.tracker.ostrack_tracker import OSTracker
 
 BACKENDS = ("torch", "onnx")
 
 
 def load_network(checkpoint: str | os.PathLike, **overrides: Any):
-    """The :class:`~vislite_tracking.model.OSTrack` stored in ``checkpoint``, in eval mode.
+    """The :class:`~vislite_tracking.ostrack.model.OSTrack` stored in ``checkpoint``, in eval mode.
 
     ``overrides`` replace build arguments (e.g. ``backbone``, ``ce_keep_ratio``); released checkpoints use
     OSTrack's defaults and the sizes read off their tensors. Every key must match.

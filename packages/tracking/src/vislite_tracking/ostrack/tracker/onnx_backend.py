@@ -3,8 +3,8 @@
 :func:`export_onnx` writes the network as a graph with inputs ``z`` (normalised template crop ``[1, 3, Sz, Sz]``)
 and ``x`` (normalised search crop ``[1, 3, Sx, Sx]``) and outputs ``score`` ``[1, 1, g, g]``, ``size`` and
 ``offset`` ``[1, 2, g, g]`` (the head's maps). :class:`OnnxTracker` runs such a file with the PyTorch tracker's
-own crop, normalisation and post-processing (:class:`~vislite_tracking.tracker.ostrack_tracker.CropTracker`):
-Hann window on the score map, :func:`~vislite_tracking.model.decode_boxes` at its peak, map back and clipping.
+own crop, normalisation and post-processing (:class:`~vislite_tracking.ostrack.tracker.ostrack_tracker.CropTracker`):
+Hann window on the score map, :func:`~vislite_tracking.ostrack.model.decode_boxes` at its peak, map back and clipping.
 
 Needs the ``onnx`` extra (``pip install 'vislite-tracking[onnx]'``): ``onnx`` to export, ``onnxruntime`` to run.
 """
@@ -23,9 +23,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from vislite_tracking.model.head import decode_boxes
-from vislite_tracking.model.ostrack import OSTrack
-from vislite_tracking.tracker.ostrack_tracker import CropTracker, hann2d
+from vislite_tracking.ostrack.model.head import decode_boxes
+from vislite_tracking.ostrack.model.ostrack import OSTrack
+from vislite_tracking.ostrack.tracker.ostrack_tracker import CropTracker, hann2d
 
 OPSET = 17
 INPUTS = ("z", "x")
@@ -104,7 +104,7 @@ class OnnxTracker(CropTracker):
 
     ``model`` is a file written by :func:`export_onnx` (or its bytes); the crop sizes and score grid are read
     off the graph's shapes. Crops, normalisation and post-processing are the PyTorch tracker's
-    (:class:`~vislite_tracking.tracker.OSTracker`, same ``template_factor``, ``search_factor``, ``margin``); the
+    (:class:`~vislite_tracking.ostrack.tracker.OSTracker`, same ``template_factor``, ``search_factor``, ``margin``); the
     network runs its full head maps, so boxes equal ``OSTracker``'s up to float rounding. The template crop is
     kept and re-embedded with every frame (the graph takes images). ``threads``: the session's intra-op
     threads (default ``torch.get_num_threads()``). CPU execution provider unless ``providers`` is given.

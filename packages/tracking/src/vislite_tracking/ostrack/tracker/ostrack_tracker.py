@@ -10,9 +10,9 @@ import numpy as np
 import torch
 
 from vislite_tracking.data.processing import Crop, clip_box, crop_box_to_frame, sample_target
-from vislite_tracking.model.elimination import template_centre_mask
-from vislite_tracking.model.ostrack import OSTrack
-from vislite_tracking.tracker.folded_head import FoldedCenterHead
+from vislite_tracking.ostrack.model.elimination import template_centre_mask
+from vislite_tracking.ostrack.model.ostrack import OSTrack
+from vislite_tracking.ostrack.tracker.folded_head import FoldedCenterHead
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)

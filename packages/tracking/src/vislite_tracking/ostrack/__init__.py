@@ -1,0 +1,2 @@
+"""The one-stream ViT-Tiny tracker (OSTrack with candidate elimination): network, loss, Lightning module and
+inference tracker."""
