@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -98,9 +99,17 @@ def _final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
     return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
 
 
+def _best_state(run_dir: Path) -> tuple[float, str]:
+    saved = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["callbacks"]
+    state = next(v for k, v in saved.items() if "RelocatableModelCheckpoint" in k and v.get("best_k_models")
+                 and "last" not in Path(v["best_model_path"]).name)
+    return float(state["best_model_score"]), state["best_model_path"]
+
+
 @pytest.mark.slow
 def test_killed_run_resumes_to_identical_weights(world_dir: Path, tmp_path: Path) -> None:
-    epochs = ["trainer.max_epochs=3", "test=false"]
+    """kill -9 mid-epoch, resume into a new directory: same weights, same best checkpoint, same test metrics."""
+    epochs = ["trainer.max_epochs=3", "test=true"]
     full = _run(_hydra_cmd(world_dir, tmp_path / "full", *epochs))
     assert full.returncode == 0, full.stderr[-3000:]
     # 48 train images / batch 8 = 6 steps per epoch: die in the middle of the last epoch (step 15 of 18)
@@ -115,6 +124,13 @@ def test_killed_run_resumes_to_identical_weights(world_dir: Path, tmp_path: Path
     assert expected.keys() == actual.keys()
     for name in expected:
         torch.testing.assert_close(actual[name], expected[name], rtol=0, atol=0, msg=f"{name} differs after resume")
+    full_metrics = json.loads((tmp_path / "full" / "metrics.json").read_text())
+    resumed_metrics = json.loads((tmp_path / "resumed" / "metrics.json").read_text())
+    assert resumed_metrics == full_metrics  # the final test evaluated the same best model
+    best = {name: _best_state(tmp_path / name) for name in ("full", "resumed")}
+    assert best["full"][0] == best["resumed"][0]  # same best score, file now in the new run's folder
+    assert Path(best["resumed"][1]).parent == tmp_path / "resumed" / "checkpoints"
+    assert (tmp_path / "killed" / "checkpoints" / "last.ckpt").is_file()  # the old run's files are left alone
 
 
 @pytest.mark.slow

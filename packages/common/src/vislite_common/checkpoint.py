@@ -25,6 +25,8 @@ from typing import IO, Any
 import torch
 from torch import nn
 
+from vislite_common.checkpoint_allowlist import allowlisted
+
 log = logging.getLogger(__name__)
 
 STATE_DICT_KEYS = ("state_dict", "model", "module", "model_ema", "state_dict_ema", "teacher", "student", "net")
@@ -101,8 +103,14 @@ def _unpickling_detail(error: BaseException) -> str:
     return f" ({named[0]})" if named else ""
 
 
-def safe_load(path: str | os.PathLike, map_location: str | torch.device | None = "cpu") -> Any:
-    """Load a checkpoint with ``torch.load(..., weights_only=True)``: tensors and plain containers only.
+def safe_load(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
+    """Load a checkpoint with ``torch.load(..., weights_only=True)``: tensors, plain containers and the explicit
+    allowlist of :mod:`vislite_common.checkpoint_allowlist` only.
+
+    ``weights_only=True`` is passed explicitly, so neither torch's version (2.4/2.5 defaulted to ``False``) nor
+    ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` can turn it off. Every checkpoint vislite reads goes through here,
+    Lightning's resume and ``trainer.test(ckpt_path=...)`` included (:class:`~vislite_common.lit.callbacks.
+    AtomicCheckpointIO`).
 
     Raises:
         FileNotFoundError: ``path`` does not exist (or is not a file).
@@ -118,7 +126,8 @@ def safe_load(path: str | os.PathLike, map_location: str | torch.device | None =
     if path.suffix == ".safetensors":
         return _load_safetensors(path, map_location)
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        with allowlisted():
+            return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
         raise CheckpointError(
             f"refused to load {path}: it contains arbitrary Python objects{_unpickling_detail(error)}, and "
@@ -131,7 +140,7 @@ def safe_load(path: str | os.PathLike, map_location: str | torch.device | None =
         raise CheckpointError(f"{path} is not a readable torch checkpoint (truncated or corrupt?): {first}") from error
 
 
-def _load_safetensors(path: Path, map_location: str | torch.device | None) -> dict[str, torch.Tensor]:
+def _load_safetensors(path: Path, map_location: Any) -> dict[str, torch.Tensor]:
     try:
         from safetensors.torch import load_file
     except ImportError as error:

@@ -13,6 +13,9 @@ from omegaconf import DictConfig, OmegaConf
 
 import vislite_common  # noqa: F401  (registers the backbones before any config names them)
 from vislite_common.engine.instantiate import instantiate_callbacks, instantiate_loggers, instantiate_trainer
+from vislite_common.engine.safety import preflight, safety_callbacks
+from vislite_common.engine.signals import graceful_signals
+from vislite_common.engine.validate import check_writable, validate_config
 from vislite_common.fileio import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -27,27 +30,32 @@ def train(cfg: DictConfig) -> dict[str, float]:
     Keys read: ``seed``, ``data``, ``model``, ``trainer``, ``callbacks``, ``logger``, ``paths.output_dir``,
     ``train`` (bool), ``test`` (bool), ``ckpt_path`` (absolute path of a checkpoint to resume from, or null).
     """
+    validate_config(cfg)
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     output_dir = Path(cfg.paths.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    check_writable(output_dir, "run directory")  # also creates it
     atomic_write_text(output_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
 
     datamodule: pl.LightningDataModule = instantiate(cfg.data, _convert_="all")
     model: pl.LightningModule = instantiate(cfg.model, _convert_="all")
     callbacks, loggers = instantiate_callbacks(cfg.get("callbacks")), instantiate_loggers(cfg.get("logger"))
+    callbacks, interrupt = safety_callbacks(callbacks, output_dir)
     trainer = instantiate_trainer(cfg.trainer, callbacks=callbacks, loggers=loggers)
+    resume = _resume_path(cfg.get("ckpt_path"))
+    preflight(trainer, output_dir, resume)
     log.info("precision: %s; output: %s", trainer.precision, output_dir)
 
     metrics: dict[str, float] = {}
-    if cfg.get("train", True):
-        trainer.fit(model, datamodule=datamodule, ckpt_path=_resume_path(cfg.get("ckpt_path")))
-        metrics.update(_as_floats(trainer.callback_metrics))
-    if cfg.get("test", False):
-        trainer.test(model, datamodule=datamodule, ckpt_path=_test_checkpoint(cfg, trainer))
-        metrics.update(_as_floats(trainer.callback_metrics))
+    with graceful_signals(trainer, interrupt):  # SIGTERM / SIGINT: checkpoint, then exit 128 + signal
+        if cfg.get("train", True):
+            trainer.fit(model, datamodule=datamodule, ckpt_path=resume)
+            metrics.update(_as_floats(trainer.callback_metrics))
+        if cfg.get("test", False):
+            trainer.test(model, datamodule=datamodule, ckpt_path=_test_checkpoint(cfg, trainer))
+            metrics.update(_as_floats(trainer.callback_metrics))
     if trainer.is_global_zero:
         atomic_write_text(output_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True))
     return metrics

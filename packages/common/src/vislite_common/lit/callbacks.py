@@ -72,7 +72,20 @@ class StepSeeder(Callback):
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning checkpoint IO that writes to a temporary file, fsyncs, then renames over the target."""
+    """Lightning checkpoint IO: atomic writes (temporary file, fsync, rename) and safe reads.
+
+    Every read (``trainer.fit(ckpt_path=...)`` resumes, ``trainer.test(ckpt_path=...)``, ``"last"`` / ``"hpc"``
+    restores) goes through :func:`vislite_common.checkpoint.safe_load`: ``weights_only=True`` whatever the torch
+    version, the caller's ``weights_only`` or ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``.
+    """
+
+    def load_checkpoint(self, path: str | Path, map_location: Any = None, weights_only: bool | None = None) -> dict:
+        from vislite_common.checkpoint import safe_load  # the checkpoint module imports timm lazily; keep it lazy
+
+        checkpoint = safe_load(path, map_location=map_location if map_location is not None else "cpu")
+        if not isinstance(checkpoint, dict):
+            raise TypeError(f"{path} holds a {type(checkpoint).__name__}, not a Lightning checkpoint dict")
+        return checkpoint
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any | None = None) -> None:
         if storage_options is not None:
