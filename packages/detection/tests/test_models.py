@@ -31,9 +31,16 @@ def _images() -> list[torch.Tensor]:
 
 def _targets() -> list[dict[str, torch.Tensor]]:
     boxes = torch.tensor([[10.0, 12.0, 60.0, 70.0], [50.0, 20.0, 90.0, 60.0]])
+    masks = torch.zeros(2, 96, 128, dtype=torch.uint8)  # box-filled instance masks (RDSNet trains on masks)
+    masks[0, 12:70, 10:60] = 1
+    masks[1, 20:60, 50:90] = 1
     return [
-        {"boxes": boxes, "labels": torch.tensor([1, 8])},
-        {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64)},  # an image with no objects
+        {"boxes": boxes, "labels": torch.tensor([1, 8]), "masks": masks},
+        {
+            "boxes": torch.zeros(0, 4),
+            "labels": torch.zeros(0, dtype=torch.int64),
+            "masks": torch.zeros(0, 128, 96, dtype=torch.uint8),
+        },  # an image with no objects
     ]
 
 

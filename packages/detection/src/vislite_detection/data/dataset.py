@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from vislite_common.data.samplers import SeededIndex, augmentation_seeded, split
 from vislite_detection.data.annotations import CLEAN_BBOX, InvalidBoxes, check_image_files, read_coco_json
 from vislite_detection.data.categories import label_maps
 from vislite_detection.data.errors import AnnotationError
+from vislite_detection.data.masks import check_segmentation, decode_segmentation
 
 Target = dict[str, Any]
 Transforms = Callable[[tv_tensors.Image, Target], tuple[tv_tensors.Image, Target]]
@@ -86,6 +86,7 @@ class CocoDetection(Dataset):
         self.ids: list[int] = sorted(self.coco.imgs)
         self.label_to_category_id, self.category_id_to_label, self.category_names = label_maps(data["categories"])
         self.has_clean_boxes = self._check_clean_boxes(data["annotations"])
+        self.coco_images = {image["id"]: image for image in data["images"]}
         if self.with_masks:
             self._check_segmentations(data["annotations"])
 
@@ -113,6 +114,9 @@ class CocoDetection(Dataset):
                     "is missing or empty while masks are requested",
                     "add a polygon or RLE mask, or set with_masks=False",
                 )
+            if not ann.get("iscrowd", 0):  # polygons of >= 3 points, RLE sizes matching the image
+                record = f"annotation id {ann['id']} (image id {ann['image_id']})"
+                check_segmentation(ann["segmentation"], self.coco_images[ann["image_id"]], self.ann_file, record)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -173,10 +177,9 @@ class CocoDetection(Dataset):
         return target
 
     def _mask(self, ann: dict[str, Any]) -> np.ndarray:
-        """The (H, W) uint8 mask of a polygon or RLE ``segmentation``."""
-        with warnings.catch_warnings():  # pycocotools' decoder predates numpy 2's copy keyword
-            warnings.simplefilter("ignore", DeprecationWarning)
-            return self.coco.annToMask(ann)
+        """The (H, W) uint8 mask of a polygon or RLE ``segmentation`` (checked at construction)."""
+        info = self.coco.imgs[ann["image_id"]]
+        return decode_segmentation(ann["segmentation"], int(info["height"]), int(info["width"]))
 
     def __getitem__(self, item: int | SeededIndex) -> tuple[tv_tensors.Image, Target]:
         index, seed = split_index(item)

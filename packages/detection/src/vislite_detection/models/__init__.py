@@ -38,3 +38,7 @@ __all__ = [
     "vit_encoder_state",
     "vit_sfp",
 ]
+
+# The method folders' detectors register on import (create_detector("test_rdsnet") from a config).
+import vislite_detection.rdsnet.models  # noqa: E402, F401
+import vislite_detection.pdnet  # noqa: E402, F401

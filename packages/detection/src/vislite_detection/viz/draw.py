@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 from torchvision.io import encode_png
-from torchvision.utils import draw_bounding_boxes
+from torchvision.utils import draw_bounding_boxes, draw_segmentation_masks
 
 from vislite_common.fileio import atomic_write
 
@@ -42,11 +42,14 @@ def draw_detections(
     *,
     score_thr: float = 0.0,
     width: int = 2,
+    masks: torch.Tensor | None = None,
+    mask_alpha: float = 0.45,
 ) -> Path:
     """Draw XYXY ``boxes`` (K, 4) with ``names[label - 1]`` and score over ``image`` (3, H, W) and save a PNG.
 
     Ground-truth boxes (white, thin) are drawn first when given; detections scoring below ``score_thr`` are
-    left out; each class keeps one colour. Returns the PNG's path.
+    left out; each class keeps one colour. Instance ``masks`` ((K, H, W) or (K, 1, H, W), nonzero = inside), when
+    given, are blended in the detections' colours under the boxes. Returns the PNG's path.
     """
     canvas = to_uint8_image(image)
     if gt_boxes is not None and len(gt_boxes):
@@ -56,6 +59,16 @@ def draw_detections(
     labels_list = [int(label) for label in torch.as_tensor(labels).reshape(-1).tolist()]
     score_list = None if scores is None else torch.as_tensor(scores).reshape(-1).tolist()
     keep = [k for k in range(len(boxes)) if score_list is None or score_list[k] >= score_thr]
+    if masks is not None and keep:
+        shown = torch.as_tensor(masks).detach().cpu()
+        shown = shown.reshape(shown.shape[0], *shown.shape[-2:]) > 0  # [K, H, W] bool
+        if shown.shape[0] != len(boxes) or tuple(shown.shape[-2:]) != tuple(canvas.shape[-2:]):
+            raise ValueError(
+                f"masks must be ({len(boxes)}, {canvas.shape[-2]}, {canvas.shape[-1]}) for these boxes and image, "
+                f"got {tuple(shown.shape)}"
+            )
+        colours = [PALETTE[(labels_list[k] - 1) % len(PALETTE)] for k in keep]
+        canvas = draw_segmentation_masks(canvas, shown[keep], alpha=mask_alpha, colors=colours)
     if keep:
         texts = [_label_text(labels_list[k], None if score_list is None else score_list[k], names) for k in keep]
         colours = [PALETTE[(labels_list[k] - 1) % len(PALETTE)] for k in keep]
