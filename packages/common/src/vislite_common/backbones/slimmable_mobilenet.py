@@ -111,6 +111,7 @@ class _MobileNetV2Layout(nn.Module):
         self.head.add_module("bn", ops.bn(head))
         self.head.add_module("act", nn.ReLU6(inplace=True))
         self.num_features = max(head)
+        self.feature_dims = tuple(head)  # pooled feature width at each of width_mults
         self.global_pool = nn.AdaptiveAvgPool2d(1)
         for module in self.modules():
             if isinstance(module, nn.Conv2d):

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import timm
 import torch
 from timm.models import build_model_with_cfg, register_model
 from timm.models._registry import generate_default_cfgs
@@ -91,6 +92,7 @@ class SlimmableResNet(SlimmableMixin, nn.Module):
         width_mults: Sequence[float] = DEFAULT_WIDTHS,
         width_mult: float | None = None,
         in_chans: int = 3,
+        plain_name: str | None = None,
     ) -> None:
         super().__init__()
         if len(layers) != len(channels):
@@ -98,6 +100,7 @@ class SlimmableResNet(SlimmableMixin, nn.Module):
         self.width_mults = tuple(sorted((float(m) for m in width_mults), reverse=True))
         self.layout = dict(layers=tuple(layers), channels=tuple(channels), stem_width=int(stem_width))
         self.in_chans = in_chans
+        self.plain_name = plain_name
         w = dict(width_mults=self.width_mults)
         stem = scaled(stem_width, self.width_mults)
         self.conv1 = SlimmableConv2d([in_chans] * len(stem), stem, 7, 2, 3, **w)
@@ -114,6 +117,7 @@ class SlimmableResNet(SlimmableMixin, nn.Module):
                 in_chs = out_chs
             self.add_module(f"layer{stage + 1}", nn.Sequential(*stage_blocks))
         self.out_chs = in_chs
+        self.feature_dims = tuple(in_chs)  # pooled feature width at each of width_mults
         self.global_pool = nn.AdaptiveAvgPool2d(1)
         self._init_weights()
         self.width_mult = max(self.width_mults) if width_mult is None else width_mult
@@ -143,11 +147,12 @@ class SlimmableResNet(SlimmableMixin, nn.Module):
         return self.global_pool(self.forward_features(x)).flatten(1)
 
     def plain_network(self, width_mult: float) -> nn.Module:
-        """A fresh :class:`WidthResNet` of ``width_mult`` (no classifier) with this network's layout."""
+        """A fresh :class:`WidthResNet` of ``width_mult`` (no classifier) with this network's layout, built through
+        timm's registry when the layout is a registered one (``plain_name``)."""
         with torch.device(self.conv1.weight.device):
-            return WidthResNet(
-                width_mult=width_mult, block=Bottleneck, in_chans=self.in_chans, num_classes=0, **self.layout
-            )
+            if self.plain_name is not None:
+                return timm.create_model(self.plain_name, width_mult=width_mult, in_chans=self.in_chans, num_classes=0)
+            return WidthResNet(width_mult=width_mult, in_chans=self.in_chans, num_classes=0, **self.layout)
 
 
 class WidthResNet(ResNet):
@@ -230,10 +235,10 @@ def test_vislite_slim_resnet(pretrained: bool = False, width_mult: float = 1.0, 
 @register_slimmable("resnet50")
 def slimmable_resnet50(**kwargs: Any) -> SlimmableResNet:
     """Slimmable ResNet-50 (S-ResNet-50 width rule) at widths 1.0 / 0.75 / 0.5 / 0.25 unless ``width_mults``."""
-    return SlimmableResNet(**dict(RESNET50_LAYOUT, **kwargs))
+    return SlimmableResNet(**dict(RESNET50_LAYOUT, plain_name="vislite_slim_resnet50", **kwargs))
 
 
 @register_slimmable("test_resnet")
 def slimmable_test_resnet(**kwargs: Any) -> SlimmableResNet:
     """The tiny slimmable bottleneck ResNet for tests (stem 16, middles 8-16-32-64, one block a stage)."""
-    return SlimmableResNet(**dict(TEST_RESNET_LAYOUT, **kwargs))
+    return SlimmableResNet(**dict(TEST_RESNET_LAYOUT, plain_name="test_vislite_slim_resnet", **kwargs))
