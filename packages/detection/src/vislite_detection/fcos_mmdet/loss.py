@@ -10,7 +10,7 @@ from torch import Tensor
 
 from vislite_detection.fcos_mmdet.points import REGRESS_RANGES, STRIDES, fcos_points
 from vislite_detection.fcos_mmdet.targets import fcos_targets
-from vislite_detection.ndet.precision import box_dtype, full_precision
+from vislite_detection.fcos_mmdet.precision import box_dtype, full_precision
 
 CLS_NORMALIZERS = ("num_pos+num_imgs", "num_pos")
 GIOU_EPS = 1e-6

@@ -10,7 +10,7 @@ from torchvision.ops import batched_nms
 
 from vislite_detection.fcos_mmdet.loss import _check_outputs, distance2bbox
 from vislite_detection.fcos_mmdet.points import STRIDES, fcos_points
-from vislite_detection.ndet.precision import box_dtype, full_precision
+from vislite_detection.fcos_mmdet.precision import box_dtype, full_precision
 
 
 def _level_candidates(

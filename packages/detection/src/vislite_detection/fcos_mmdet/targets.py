@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from vislite_detection.fcos_mmdet.points import INF, REGRESS_RANGES, STRIDES, check_levels, fcos_points
-from vislite_detection.ndet.precision import box_dtype, full_precision
+from vislite_detection.fcos_mmdet.precision import box_dtype, full_precision
 
 
 def _check_gt(gt_boxes: Sequence[Tensor], gt_labels: Sequence[Tensor], num_classes: int) -> None:

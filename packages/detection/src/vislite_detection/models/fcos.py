@@ -1,4 +1,4 @@
-"""FCOS (torchvision's implementation) with ResNet-50-FPN or ViT + simple feature pyramid backbones."""
+"""FCOS (torchvision's or mmdetection 2.8's head) with ResNet-50-FPN or ViT + simple feature pyramid backbones."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from torchvision.models.detection import FCOS
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.fcos import FCOSClassificationHead, FCOSHead, FCOSRegressionHead
 
+from vislite_detection.fcos_mmdet.detector import MMDetFCOS
+from vislite_detection.fcos_mmdet.points import REGRESS_RANGES
 from vislite_detection.models.registry import register_detector
 from vislite_detection.models.resnet_fpn import resnet50_fpn, tiny_resnet_fpn
 from vislite_detection.models.transform import DetectionTransform
@@ -18,6 +20,7 @@ from vislite_detection.models.vit_fpn import vit_sfp
 from vislite_detection.models.weights import load_detector_weights
 
 FCOS_STRIDES = (8, 16, 32, 64, 128)
+FCOS_HEADS = ("torchvision", "mmdet")
 
 
 class LabelledFCOS(FCOS):
@@ -53,6 +56,7 @@ def build_fcos(
     *,
     backbone: nn.Module,
     num_classes: int,
+    head: str = "torchvision",
     strides: Sequence[int] = FCOS_STRIDES,
     num_convs: int = 4,
     norm_groups: int = 32,
@@ -61,31 +65,61 @@ def build_fcos(
     nms_thresh: float = 0.6,
     detections_per_img: int = 100,
     topk_candidates: int = 1000,
+    regress_ranges: Sequence[Sequence[float]] | None = None,
+    cls_normalizer: str = "num_pos+num_imgs",
     min_size: int | Sequence[int] | None = None,
     max_size: int | None = None,
+    input_style: str = "pytorch",
     weights: str | os.PathLike | None = None,
-) -> LabelledFCOS:
-    """torchvision's FCOS over ``backbone`` (P3-P7 with one anchor point per location, anchor size = stride).
+) -> nn.Module:
+    """FCOS over ``backbone`` (P3-P7): torchvision's (``head="torchvision"``) or mmdetection 2.8's (``"mmdet"``).
 
-    ``num_classes`` counts the class indices the head predicts: the COCO labels ``1..K`` need ``K + 1`` (index 0
-    is never a target). Defaults are COCO evaluation settings: score threshold 0.05 (torchvision's default is
-    0.2), NMS 0.6, 100 detections, top-1000 candidates per level. ``min_size`` / ``max_size`` resize inside the
-    model (``None``: the data module resizes). ``weights`` is a local file of the whole detector.
+    ``num_classes`` counts the class indices (the COCO labels ``1..K`` need ``K + 1``; index 0 is never a
+    target). Defaults are COCO evaluation settings: score threshold 0.05 (torchvision's default is 0.2), NMS 0.6,
+    100 detections, top-1000 candidates per level. ``head="mmdet"`` builds :class:`~vislite_detection.fcos_mmdet.
+    detector.MMDetFCOS` (per-level Scale, centerness-weighted GIoU, half-stride points, cls x ctr threshold) and
+    alone reads ``regress_ranges`` (default mmdetection's, first ``len(strides)``; the last one's end is open)
+    and ``cls_normalizer``. ``min_size`` / ``max_size`` resize inside the model (``None``: the data module
+    resizes). ``input_style`` is ``"pytorch"`` (RGB, ImageNet mean / std) or ``"caffe"`` (BGR 0-255 minus the
+    Caffe mean, std 1). ``weights`` is a local file of the whole detector.
     """
-    anchors = AnchorGenerator(tuple((int(s),) for s in strides), ((1.0,),) * len(strides))
-    head = fcos_head(backbone.out_channels, num_classes, num_convs=num_convs, norm_groups=norm_groups)
-    model = LabelledFCOS(
-        backbone,
-        num_classes,
-        anchor_generator=anchors,
-        head=head,
-        center_sampling_radius=center_sampling_radius,
-        score_thresh=score_thresh,
-        nms_thresh=nms_thresh,
-        detections_per_img=detections_per_img,
-        topk_candidates=topk_candidates,
-    )
-    model.transform = DetectionTransform(min_size=min_size, max_size=max_size)
+    if head not in FCOS_HEADS:
+        raise ValueError(f"FCOS head must be one of {FCOS_HEADS}, got {head!r}")
+    transform = DetectionTransform(min_size=min_size, max_size=max_size, style=input_style)
+    model: nn.Module
+    if head == "mmdet":
+        ranges = [list(r) for r in (regress_ranges or REGRESS_RANGES[: len(strides)])]
+        if regress_ranges is None:
+            ranges[-1][1] = REGRESS_RANGES[-1][1]
+        model = MMDetFCOS(
+            backbone=backbone,
+            num_classes=num_classes,
+            transform=transform,
+            strides=strides,
+            regress_ranges=ranges,
+            num_convs=num_convs,
+            norm_groups=norm_groups,
+            center_sample_radius=center_sampling_radius,
+            cls_normalizer=cls_normalizer,
+            nms_pre=topk_candidates,
+            score_thr=score_thresh,
+            nms_iou=nms_thresh,
+            max_per_img=detections_per_img,
+        )
+    else:
+        anchors = AnchorGenerator(tuple((int(s),) for s in strides), ((1.0,),) * len(strides))
+        model = LabelledFCOS(
+            backbone,
+            num_classes,
+            anchor_generator=anchors,
+            head=fcos_head(backbone.out_channels, num_classes, num_convs=num_convs, norm_groups=norm_groups),
+            center_sampling_radius=center_sampling_radius,
+            score_thresh=score_thresh,
+            nms_thresh=nms_thresh,
+            detections_per_img=detections_per_img,
+            topk_candidates=topk_candidates,
+        )
+        model.transform = transform
     if weights is not None:
         load_detector_weights(model, weights)
     return model
@@ -97,11 +131,18 @@ def fcos_resnet50_fpn(
     num_classes: int = 81,
     weights_backbone: str | os.PathLike | None = None,
     trainable_layers: int = 3,
+    style: str = "pytorch",
     **kwargs: object,
-) -> FCOS:
-    """FCOS R-50-FPN (torchvision's ``fcos_resnet50_fpn``: 32.3 M parameters with 91 classes)."""
-    backbone = resnet50_fpn(weights_backbone=weights_backbone, trainable_layers=trainable_layers, extra="p6p7")
-    return build_fcos(backbone=backbone, num_classes=num_classes, **kwargs)
+) -> nn.Module:
+    """FCOS R-50-FPN (torchvision's ``fcos_resnet50_fpn``: 32.3 M parameters with 91 classes).
+
+    ``style="caffe"`` is NDet's Caffe R-50 (stride in the first 1x1 convolution, BGR 0-255 input with std 1,
+    weights from a local detectron2 ``.pkl`` or mmdetection ``caffe`` ``.pth`` file); see :func:`resnet50_fpn`.
+    """
+    backbone = resnet50_fpn(
+        weights_backbone=weights_backbone, trainable_layers=trainable_layers, extra="p6p7", style=style
+    )
+    return build_fcos(backbone=backbone, num_classes=num_classes, input_style=style, **kwargs)
 
 
 @register_detector
@@ -113,7 +154,7 @@ def fcos_vit_tiny_sfp(
     drop_path_rate: float = 0.1,
     out_channels: int = 256,
     **kwargs: object,
-) -> FCOS:
+) -> nn.Module:
     """FCOS over MAE-Lite's ViT-Tiny with a simple feature pyramid (P3-P5 from the stride-16 map, P6-P7 by convs)."""
     backbone = vit_sfp(
         name="vislite_vit_tiny",
@@ -128,7 +169,7 @@ def fcos_vit_tiny_sfp(
 
 
 @register_detector
-def test_fcos(*, num_classes: int = 9, **kwargs: object) -> FCOS:
+def test_fcos(*, num_classes: int = 9, **kwargs: object) -> nn.Module:
     """Tiny FCOS for tests and the embedded world: 16-128-wide ResNet, 32-channel FPN, 2-conv head towers (GN 8)."""
     kwargs.setdefault("num_convs", 2)
     kwargs.setdefault("norm_groups", 8)  # 4 channels per group: P7 of a 128 px image is 1x1
@@ -136,7 +177,7 @@ def test_fcos(*, num_classes: int = 9, **kwargs: object) -> FCOS:
 
 
 @register_detector
-def test_fcos_vit(*, num_classes: int = 9, init: str | os.PathLike | None = None, **kwargs: object) -> FCOS:
+def test_fcos_vit(*, num_classes: int = 9, init: str | os.PathLike | None = None, **kwargs: object) -> nn.Module:
     """Tiny FCOS over the 4-block test ViT (patch 8, so P3 is its 2x upsampled map), for tests."""
     backbone = vit_sfp(
         name="test_vislite_vit",

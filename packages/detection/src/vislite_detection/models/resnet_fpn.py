@@ -11,8 +11,18 @@ from torchvision.ops import FrozenBatchNorm2d
 from torchvision.ops.feature_pyramid_network import ExtraFPNBlock, LastLevelMaxPool, LastLevelP6P7
 
 from vislite_common.checkpoint import extract_state_dict, load_into, remap_state_dict, safe_load
+from vislite_detection.models.caffe_resnet import load_caffe_resnet_weights, use_caffe_strides
 
 RESNET_STAGES = ("layer1", "layer2", "layer3", "layer4")
+RESNET_STYLES = ("pytorch", "caffe")
+
+
+class EvalBatchNorm2d(nn.BatchNorm2d):
+    """Batch norm that always normalises with its running statistics (mmdetection's ``norm_eval=True``) while
+    its scale and shift still train (unlike ``FrozenBatchNorm2d``)."""
+
+    def train(self, mode: bool = True) -> EvalBatchNorm2d:
+        return super().train(False)
 
 
 def load_resnet_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
@@ -71,16 +81,33 @@ def resnet50_fpn(
     returned_layers: tuple[int, ...] = (2, 3, 4),
     extra: str = "p6p7",
     out_channels: int = 256,
+    style: str = "pytorch",
+    norm_eval: bool = False,
 ) -> BackboneWithFPN:
     """ResNet-50-FPN as in torchvision's detection builders.
 
     With ``weights_backbone`` (a local ImageNet ResNet-50 file) batch norm is frozen and only the last
-    ``trainable_layers`` stages train; without, batch norm trains and every stage trains.
+    ``trainable_layers`` stages train; without, batch norm trains and every stage trains. ``norm_eval=True``
+    (mmdetection's ``norm_eval``, its Faster R-CNN's setting) keeps batch norm in evaluation mode with trainable
+    scale and shift in the trainable stages instead of torchvision's ``FrozenBatchNorm2d``. ``style="caffe"``:
+    stride in the first 1x1 convolution of each downsampling block, weights from a detectron2 ``.pkl`` or an
+    mmdetection ``caffe`` file (:mod:`.caffe_resnet`); it expects BGR 0-255 input (``DetectionTransform(style=
+    "caffe")``).
     """
+    if style not in RESNET_STYLES:
+        raise ValueError(f"ResNet style must be one of {RESNET_STYLES}, got {style!r}")
     pretrained = weights_backbone is not None
-    body = resnet50(weights=None, norm_layer=FrozenBatchNorm2d if pretrained else nn.BatchNorm2d)
+    norm: type[nn.Module] = nn.BatchNorm2d
     if pretrained:
-        load_resnet_weights(body, weights_backbone)
+        norm = EvalBatchNorm2d if norm_eval else FrozenBatchNorm2d
+    body = resnet50(weights=None, norm_layer=norm)
+    if style == "caffe":
+        use_caffe_strides(body)
+    if pretrained:
+        if style == "caffe":
+            load_caffe_resnet_weights(body, weights_backbone)
+        else:
+            load_resnet_weights(body, weights_backbone)
     freeze_stages(body, trainable_layers if pretrained else 5)
     return resnet_with_fpn(
         body,

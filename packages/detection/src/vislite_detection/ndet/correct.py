@@ -5,7 +5,10 @@ For a noisy ground-truth box g of class c and teacher predictions bᵢ with scor
     wᵢ = 1[IoU(bᵢ, g) > iou_thr] · sᵢ        (sᵢ < score_thr counts as 0)
     ĝ  = (g + Σᵢ wᵢ bᵢ) / (1 + Σᵢ wᵢ)           coordinate-wise
 
-so g keeps unit weight: with no confident overlapping prediction it is returned unchanged. ĝ is a convex
+so g keeps unit weight: with no confident overlapping prediction it is returned unchanged. NDet's other rules
+(``adapt_cfg`` of ``fcos_noise_head.py``): ``rule="step"`` with ``ratio`` r gives wᵢ = 1[IoU > iou_thr]·r²·sᵢ;
+``rule="exp"`` gives wᵢ = 1[IoU > iou_thr]·exp(−(1 − IoU)²/σ)·sᵢ (NDet's defaults there: iou_thr 0.01,
+σ = 0.025); ``topk`` = k keeps only each box's k largest weights. ĝ is a convex
 combination of g and the bᵢ, so it has positive width and height whenever g does (predictions with inverted
 corners are never used: their IoU is 0).
 
@@ -23,6 +26,7 @@ from vislite_detection.ndet.precision import box_dtype, full_precision
 
 IOU_THR = 0.7
 SCORE_THR = 0.05
+FUSION_RULES = ("step", "exp")
 
 
 def _check_boxes(name: str, boxes: Tensor) -> None:
@@ -30,9 +34,34 @@ def _check_boxes(name: str, boxes: Tensor) -> None:
         raise ValueError(f"{name} must have shape [N, 4] (x1, y1, x2, y2), got {tuple(boxes.shape)}")
 
 
-def fusion_weights(iou: Tensor, scores: Tensor, *, iou_thr: float = IOU_THR, score_thr: float = SCORE_THR) -> Tensor:
-    """wᵢ = 1[IoU > iou_thr] · 1[s ≥ score_thr] · s, elementwise (any matching shapes)."""
-    return torch.where((iou > iou_thr) & (scores >= score_thr), scores, torch.zeros_like(scores))
+def fusion_weights(
+    iou: Tensor,
+    scores: Tensor,
+    *,
+    iou_thr: float = IOU_THR,
+    score_thr: float = SCORE_THR,
+    rule: str = "step",
+    ratio: float = 1.0,
+    sigma: float = 0.025,
+) -> Tensor:
+    """wᵢ = 1[IoU > iou_thr] · 1[s ≥ score_thr] · s · (r² for ``"step"``, exp(−(1 − IoU)²/σ) for ``"exp"``),
+    elementwise (any matching shapes)."""
+    if rule not in FUSION_RULES:
+        raise ValueError(f"fusion rule must be one of {FUSION_RULES}, got {rule!r}")
+    kept = torch.where((iou > iou_thr) & (scores >= score_thr), scores, torch.zeros_like(scores))
+    if rule == "exp":
+        return kept * torch.exp(-((1 - iou) ** 2) / sigma)
+    return kept if ratio == 1.0 else kept * ratio**2
+
+
+def keep_topk(weights: Tensor, topk: int | None) -> Tensor:
+    """``weights`` [G, P] with all but each row's ``topk`` largest set to 0 (unchanged when ``topk`` is None)."""
+    if topk is None or topk >= weights.shape[-1]:
+        return weights
+    if topk < 1:
+        raise ValueError(f"topk must be a positive integer or None, got {topk}")
+    top = weights.topk(topk, dim=-1)
+    return torch.zeros_like(weights).scatter_(-1, top.indices, top.values)
 
 
 def fuse(gt_boxes: Tensor, weighted_sum: Tensor, total_weight: Tensor) -> Tensor:
@@ -53,6 +82,11 @@ def correct_boxes(
     pred_ctr_prob: Tensor,
     iou_thr: float = IOU_THR,
     score_thr: float = SCORE_THR,
+    *,
+    rule: str = "step",
+    ratio: float = 1.0,
+    sigma: float = 0.025,
+    topk: int | None = None,
 ) -> Tensor:
     """Correct noisy boxes with a one-stage teacher's pre-NMS predictions (NDet's FCOS rule).
 
@@ -64,6 +98,7 @@ def correct_boxes(
         pred_ctr_prob: [P] or [P, 1] centerness probabilities (after the sigmoid).
         iou_thr: a prediction counts only if its IoU with the box is strictly above this.
         score_thr: predictions with sᵢ = σ(cls of g's class) · σ(ctr) below this are dropped.
+        rule, ratio, sigma, topk: NDet's fusion variants (see the module docstring).
 
     Returns:
         [G, 4] corrected boxes, in the dtype of ``gt_boxes`` (computed in float32 or float64, never under
@@ -89,7 +124,10 @@ def correct_boxes(
         scores = (pred_cls_prob.to(dtype)[:, gt_labels] * ctr.to(dtype)[:, None]).t()  # [G, P]
         valid = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])  # inverted or empty ones never count
         iou = torch.where(valid[None, :], box_iou(gt, boxes), torch.zeros((), dtype=dtype))  # [G, P]
-        weights = fusion_weights(iou, scores, iou_thr=iou_thr, score_thr=score_thr)  # [G, P]
+        weights = fusion_weights(
+            iou, scores, iou_thr=iou_thr, score_thr=score_thr, rule=rule, ratio=ratio, sigma=sigma
+        )  # [G, P]
+        weights = keep_topk(weights, topk)
         return fuse(gt, weights @ boxes, weights.sum(dim=1)).to(gt_boxes.dtype)
 
 
