@@ -62,15 +62,23 @@ def build_vit_backbone(
     drop_path_rate: float = 0.1,
     init_values: float | None = None,
     init: str | os.PathLike | None = None,
+    rel_pos_bias: bool = False,
+    checkpoint_qv_bias: str = "merge",
+    require_init: bool = False,
     **model_kwargs: Any,
 ) -> ViTBackbone:
     """A :class:`ViTBackbone` over timm model ``name`` at ``img_size``, optionally initialised from ``init``.
 
     ``init`` is a local file: a vislite Lightning checkpoint (pre-training, fine-tuning or segmentation), a
     released MAE-Lite checkpoint, or a plain timm state dict (see :func:`load_backbone_weights`).
-    ``init_values`` adds layer scale (1.0 in MAE-Lite's segmentation backbone); ``model_kwargs`` go to
-    ``timm.create_model``.
+    ``init_values`` adds layer scale (1.0 in MAE-Lite's segmentation backbone). ``rel_pos_bias`` gives every block
+    mmseg ``MAE``'s relative position bias over the ``img_size`` grid (zero-initialised, trainable; a checkpoint's
+    table is resized to it) with a plain ``qkv.bias``; ``checkpoint_qv_bias`` says what a checkpoint's ``q_bias`` /
+    ``v_bias`` become (:func:`load_backbone_weights`). ``require_init`` makes a missing ``init`` an error (recipes
+    that only make sense from a checkpoint). ``model_kwargs`` go to ``timm.create_model``.
     """
+    if require_init and init is None:
+        raise ValueError("this recipe starts from a checkpoint: set model.model.backbone.init=/path/to/weights")
     if not timm.is_model(name):
         raise ValueError(f"unknown backbone {name!r}; vislite registers: {', '.join(list_backbones())}")
     vit = timm.create_model(
@@ -81,8 +89,9 @@ def build_vit_backbone(
         drop_path_rate=drop_path_rate,
         init_values=init_values,
         dynamic_img_size=True,
+        **({"rel_pos_bias": True, "qv_bias": False} if rel_pos_bias else {}),
         **model_kwargs,
     )
     if init is not None:
-        load_backbone_weights(vit, init)
+        load_backbone_weights(vit, init, qv_bias=checkpoint_qv_bias)
     return ViTBackbone(vit=vit, indices=indices)

@@ -17,6 +17,7 @@ from torch import nn
 
 from vislite_common.backbones.encoder_weights import NOT_ENCODER as ENCODER_NOT_ENCODER
 from vislite_common.backbones.encoder_weights import encoder_state_dict
+from vislite_common.backbones.vit import adapt_attention_state
 from vislite_common.checkpoint import adapt_state_dict_to_model, load_into, safe_load
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,8 @@ SUBTREES = ("model.", "backbone.", "student.", "base_encoder.", "encoder.", "vit
 segmentation wrapper's ViT."""
 FRESH_OK = ("norm.", "fc_norm.", "head.")
 """Encoder keys a segmentation backbone may lack (final norm and classifier are unused by dense heads)."""
+QV_BIAS_MODES = ("merge", "drop")
+"""What becomes of a checkpoint's ``attn.q_bias`` / ``attn.v_bias`` in a backbone with a plain ``qkv.bias``."""
 
 
 def encoder_state(checkpoint: Any) -> dict[str, torch.Tensor]:
@@ -40,16 +43,35 @@ def encoder_state(checkpoint: Any) -> dict[str, torch.Tensor]:
     return encoder_state_dict(checkpoint, subtrees=SUBTREES, drop=NOT_ENCODER)
 
 
-def load_backbone_weights(vit: nn.Module, path: str | os.PathLike) -> list[str]:
+def load_backbone_weights(vit: nn.Module, path: str | os.PathLike, *, qv_bias: str = "merge") -> list[str]:
     """Load the encoder found in ``path`` into the timm ViT ``vit``; return the keys left at initialisation.
 
-    The position table is resized to ``vit``'s grid. Layer-scale gammas (``ls1`` / ``ls2``) absent from the file
-    keep their initial value, and the final norm / classifier may be missing on either side; any other missing
-    or unexpected key, or a shape mismatch, raises :class:`~vislite_common.checkpoint.CheckpointError`.
+    The position table is resized to ``vit``'s grid, a relative position bias table to its window (mmseg's
+    geometric-sequence resize) and a file's ``relative_position_index`` buffers are replaced by the model's.
+    Layer-scale gammas (``ls1`` / ``ls2``) and relative position tables absent from the file keep their initial
+    value (1.0 and zeros, as mmseg's ``MAE``), and the final norm / classifier may be missing on either side.
+    ``q_bias`` / ``v_bias`` (MAE-Lite's FT-RPE checkpoints) meet the plain ``qkv.bias`` of mmseg's ``MAE``:
+    ``qv_bias="merge"`` (default) loads them as ``[q_bias, 0, v_bias]``, the same attention; ``"drop"`` leaves them
+    out and ``qkv.bias`` at zero, which is what mmseg's non-strict load does. Any other missing or unexpected key,
+    or a shape mismatch, raises :class:`~vislite_common.checkpoint.CheckpointError`.
     """
+    if qv_bias not in QV_BIAS_MODES:
+        raise ValueError(f"qv_bias must be one of {list(QV_BIAS_MODES)}, got {qv_bias!r}")
     state = encoder_state(safe_load(path))
-    state = adapt_state_dict_to_model(state, vit)
-    layer_scale = tuple(k for k in vit.state_dict() if ".ls1." in k or ".ls2." in k)
-    missing, unexpected = load_into(vit, state, allow_missing=(*FRESH_OK, *layer_scale), allow_unexpected=FRESH_OK)
+    target = vit.state_dict()
+    dropped = []
+    if qv_bias == "drop":
+        dropped = [k for k in state if k.endswith(("attn.q_bias", "attn.v_bias")) and k not in target]
+        state = {k: v for k, v in state.items() if k not in dropped}
+    state = adapt_state_dict_to_model(adapt_attention_state(state, vit), vit)
+    fresh = tuple(k for k in target if ".ls1." in k or ".ls2." in k or k.endswith("relative_position_bias_table"))
+    if dropped:
+        fresh += tuple(k.replace("q_bias", "qkv.bias") for k in dropped if k.endswith("q_bias"))
+        with torch.no_grad():
+            for key in fresh:
+                if key.endswith("qkv.bias"):
+                    vit.get_parameter(key).zero_()
+        log.info("dropped q_bias / v_bias from %s as mmseg does; qkv.bias left at zero", path)
+    missing, unexpected = load_into(vit, state, allow_missing=(*FRESH_OK, *fresh), allow_unexpected=FRESH_OK)
     log.info("loaded backbone from %s (left at init: %s; unused: %s)", path, missing, unexpected)
     return missing
