@@ -11,6 +11,16 @@ from torch import Tensor
 from vislite_detection.lit.module import Batch, DetectionModule, plain
 
 
+def check_categories(dataset: Any, expected: list[str], what: str) -> None:
+    """Raise ``ValueError`` naming the file when ``dataset.category_names`` (label order) differ from ``expected``."""
+    names = list(dataset.category_names)
+    if names != list(expected):
+        raise ValueError(
+            f"{getattr(dataset, 'ann_file', 'dataset')}: categories {names} do not match the model's {what} "
+            f"{list(expected)} (their text embeddings, in label order)"
+        )
+
+
 class HierKDModule(DetectionModule):
     """:class:`~vislite_detection.lit.DetectionModule` for :class:`~vislite_detection.hierkd.HierKD`.
 
@@ -25,12 +35,7 @@ class HierKDModule(DetectionModule):
         dataset = datasets.get(split)
         if dataset is None or not hasattr(dataset, "category_names"):
             return
-        names = list(dataset.category_names)
-        if names != list(expected):
-            raise ValueError(
-                f"{getattr(dataset, 'ann_file', split)}: categories {names} do not match the model's {what} "
-                f"{list(expected)} (their text embeddings, in label order)"
-            )
+        check_categories(dataset, expected, what)
 
     def on_fit_start(self) -> None:
         self._check_classes("train", self.model.seen_classes, "seen classes")
