@@ -5,6 +5,7 @@ vislite-det noise --in A.json --out B.json --gamma 0.1 --seed 0   # noisy copy (
                                                                   #   invalid and crowd boxes copied unchanged)
 vislite-det quality --noisy B.json --clean A.json            # mean IoU to the clean boxes, matched one-to-one
 vislite-det eval --gt A.json --results detections.json       # COCO's 12 statistics (faster-coco-eval)
+vislite-det make-ovd-split --train T.json --val V.json --split coco_48_17 --out DIR   # HierKD's seen/unseen files
 """
 
 from __future__ import annotations
@@ -114,6 +115,20 @@ def cmd_world(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_make_ovd_split(args: argparse.Namespace) -> int:
+    from vislite_detection.hierkd.ovd_split import load_class_split, make_ovd_split, write_ovd_split
+
+    split = load_class_split(args.split)
+    files = make_ovd_split(
+        _read_json(args.train), _read_json(args.val), split, drop_train_images_with_unseen=args.strict
+    )
+    for path in write_ovd_split(files, args.out):
+        data = files[path.name]
+        print(f"{path}: {len(data['categories'])} classes, {len(data['images'])} images, "
+              f"{len(data['annotations'])} boxes")
+    return 0
+
+
 def _invalid_boxes_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--invalid-boxes",
@@ -177,6 +192,14 @@ def build_parser() -> argparse.ArgumentParser:
     world.add_argument("--num-val", type=int, default=16)
     world.add_argument("--segmentation", choices=("polygon", "rle"), default="polygon")
     world.set_defaults(run=cmd_world)
+
+    ovd = sub.add_parser("make-ovd-split", help="seen / unseen annotation files for open-vocabulary detection")
+    ovd.add_argument("--train", type=Path, required=True, help="COCO instances JSON of the training images")
+    ovd.add_argument("--val", type=Path, required=True, help="COCO instances JSON of the validation images")
+    ovd.add_argument("--split", default="coco_48_17", help="coco_48_17, coco_65_15 or a JSON {seen: [], unseen: []}")
+    ovd.add_argument("--out", type=Path, required=True, help="folder for instances_train_seen.json and the val files")
+    ovd.add_argument("--strict", action="store_true", help="also drop training images holding an unseen object")
+    ovd.set_defaults(run=cmd_make_ovd_split)
     return parser
 
 
