@@ -21,6 +21,14 @@ InvalidBoxes = Literal["error", "skip"]
 
 CLEAN_BBOX = "clean_bbox"
 """Annotation field holding the clean ``[x, y, w, h]`` box beside a noisy ``bbox`` (written by the noise tool)."""
+CLEAN_BBOX_FIELDS = (CLEAN_BBOX, "_bbox")
+"""Fields read as the clean box, first present wins: vislite's ``clean_bbox``, then NDet's ``_bbox`` (its
+released noisy files keep the clean box there)."""
+
+
+def clean_bbox_field(ann: Mapping[str, Any]) -> str | None:
+    """The field of ``ann`` holding its clean box (:data:`CLEAN_BBOX_FIELDS`), or None."""
+    return next((field for field in CLEAN_BBOX_FIELDS if field in ann), None)
 
 
 def read_coco_json(path: str | os.PathLike, *, invalid_boxes: InvalidBoxes = "error") -> dict[str, Any]:
@@ -105,8 +113,9 @@ def _check_annotation(
     if ann.get("iscrowd", 0) not in (0, 1):
         raise AnnotationError(path, record, "iscrowd", f"is {ann.get('iscrowd')!r}, expected 0 or 1")
     check_box(ann.get("bbox"), image, path, f"{record} (image id {image['id']})", "bbox")
-    if CLEAN_BBOX in ann:
-        check_box(ann[CLEAN_BBOX], image, path, f"{record} (image id {image['id']})", CLEAN_BBOX)
+    clean = clean_bbox_field(ann)
+    if clean is not None:
+        check_box(ann[clean], image, path, f"{record} (image id {image['id']})", clean)
 
 
 def check_coco(data: Any, path: str | os.PathLike, *, invalid_boxes: InvalidBoxes = "error") -> list[int]:

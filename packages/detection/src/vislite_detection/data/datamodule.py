@@ -31,6 +31,8 @@ class CocoDetectionDataModule(VisliteDataModule):
     ``group_by_aspect_ratio`` the training batches hold only landscape or only portrait images. Batches are
     ``(list[Tensor], list[dict])`` (see :class:`CocoDetection` for the targets). ``invalid_boxes="skip"`` leaves
     out, with a warning, boxes of non-positive size (COCO train2017 has two of height 0) instead of raising.
+    ``clip_border`` clips the training boxes (noisy, clean and crowd) to the resized image, as mmdetection's
+    ``Resize(bbox_clip_border=True)``; ``filter_empty_gt`` drops unannotated training images (mmdetection's).
     The remaining keyword arguments
     are :class:`~vislite_common.data.datamodule.VisliteDataModule`'s.
     """
@@ -54,6 +56,8 @@ class CocoDetectionDataModule(VisliteDataModule):
         with_masks: bool = False,
         invalid_boxes: InvalidBoxes = "error",
         group_by_aspect_ratio: bool = True,
+        clip_border: bool = False,
+        filter_empty_gt: bool = False,
         pin_memory: bool | None = None,
         persistent_workers: bool = True,
         seed: int = 0,
@@ -73,7 +77,10 @@ class CocoDetectionDataModule(VisliteDataModule):
             "val": (val_ann, val_images),
             "test": (test_ann or val_ann, test_images or val_images),
         }
-        self.train_tf = train_transforms(scales=list(train_scales), max_size=max_size, flip_prob=flip_prob)
+        self.train_tf = train_transforms(
+            scales=list(train_scales), max_size=max_size, flip_prob=flip_prob, clip_border=clip_border
+        )
+        self.filter_empty_gt = bool(filter_empty_gt)
         self.eval_tf = eval_transforms(scale=test_scale, max_size=max_size)
         self.with_masks = bool(with_masks)
         self.invalid_boxes: InvalidBoxes = invalid_boxes
@@ -91,6 +98,7 @@ class CocoDetectionDataModule(VisliteDataModule):
             transforms=self.train_tf if split == "train" else self.eval_tf,
             with_masks=self.with_masks,
             invalid_boxes=self.invalid_boxes,
+            filter_empty_gt=self.filter_empty_gt and split == "train",
         )
 
     def build_datasets(self, stage: str | None) -> Mapping[str, Dataset]:

@@ -18,12 +18,20 @@ from torchvision.transforms.v2 import functional as F
 
 from vislite_common.data.decode import decode_image_file
 from vislite_common.data.samplers import SeededIndex, augmentation_seeded, split_index
-from vislite_detection.data.annotations import CLEAN_BBOX, InvalidBoxes, check_image_files, read_coco_json
+from vislite_detection.data.annotations import (
+    CLEAN_BBOX,
+    InvalidBoxes,
+    check_image_files,
+    clean_bbox_field,
+    read_coco_json,
+)
 from vislite_detection.data.categories import label_maps
 from vislite_detection.data.errors import AnnotationError
 from vislite_detection.data.masks import check_segmentation, decode_segmentation
 
 Target = dict[str, Any]
+MMDET_MIN_IMAGE_SIZE = 32
+"""``filter_empty_gt`` also drops images with a side under this many pixels, as mmdetection's filter does."""
 Transforms = Callable[[tv_tensors.Image, Target], tuple[tv_tensors.Image, Target]]
 
 
@@ -52,7 +60,9 @@ class CocoDetection(Dataset):
     category ids; 0 = background), ``image_id`` int, ``area`` float32 (N,) (as annotated, not rescaled),
     ``iscrowd`` int64 zeros (N,), ``crowd_boxes`` (M, 4) XYXY ``BoundingBoxes`` of ``iscrowd=1`` regions,
     ``orig_size`` int64 (H, W) as annotated, ``masks`` uint8 ``Mask`` (N, H, W) when ``with_masks``, and
-    ``clean_boxes`` (N, 4) XYXY ``BoundingBoxes`` when the file carries ``clean_bbox`` (noisy copies).
+    ``clean_boxes`` (N, 4) XYXY ``BoundingBoxes`` when the file carries ``clean_bbox`` or NDet's ``_bbox`` (noisy
+    copies). ``filter_empty_gt`` drops, as mmdetection 2.x's training sets do, images without any annotation
+    (crowd regions count) and images with a side under 32 px.
     Transforms (``transforms(image, target)``, e.g. ``torchvision.transforms.v2``) receive the uint8 image, so
     boxes, crowd boxes, clean boxes and masks follow every geometric change.
 
@@ -73,6 +83,7 @@ class CocoDetection(Dataset):
         transforms: Transforms | None = None,
         with_masks: bool = False,
         invalid_boxes: InvalidBoxes = "error",
+        filter_empty_gt: bool = False,
     ) -> None:
         self.image_dir = Path(image_dir)
         self.ann_file = Path(ann_file)
@@ -84,6 +95,10 @@ class CocoDetection(Dataset):
         check_image_files(data["images"], self.image_dir, self.ann_file)
         self.coco = coco_from_dict(data)
         self.ids: list[int] = sorted(self.coco.imgs)
+        if filter_empty_gt:  # mmdetection's training-set filter (CocoDataset._filter_imgs, min_size 32)
+            annotated = {ann["image_id"] for ann in data["annotations"]}
+            small = {i for i, im in self.coco.imgs.items() if min(im["width"], im["height"]) < MMDET_MIN_IMAGE_SIZE}
+            self.ids = [i for i in self.ids if i in annotated and i not in small]
         self.label_to_category_id, self.category_id_to_label, self.category_names = label_maps(data["categories"])
         self.has_clean_boxes = self._check_clean_boxes(data["annotations"])
         self.coco_images = {image["id"]: image for image in data["images"]}
@@ -92,7 +107,7 @@ class CocoDetection(Dataset):
 
     def _check_clean_boxes(self, anns: list[dict[str, Any]]) -> bool:
         instances = [ann for ann in anns if not ann.get("iscrowd", 0)]
-        carrying = [CLEAN_BBOX in ann for ann in instances]
+        carrying = [clean_bbox_field(ann) is not None for ann in instances]
         if any(carrying) and not all(carrying):
             missing = instances[carrying.index(False)]
             raise AnnotationError(
@@ -168,7 +183,7 @@ class CocoDetection(Dataset):
         }
         if self.has_clean_boxes:
             target["clean_boxes"] = tv_tensors.BoundingBoxes(
-                xywh_to_xyxy([ann[CLEAN_BBOX] for ann in instances]), format="XYXY", canvas_size=size
+                xywh_to_xyxy([ann[clean_bbox_field(ann)] for ann in instances]), format="XYXY", canvas_size=size
             )
         if self.with_masks:
             masks = [self._mask(ann) for ann in instances]
