@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 from pytorch_lightning.callbacks import Callback, LearningRateMonitor
@@ -12,6 +14,8 @@ from pytorch_lightning.loggers import Logger
 
 from vislite_common.lit.callbacks import AtomicCheckpointIO
 from vislite_common.lit.precision import resolve_precision
+
+log = logging.getLogger(__name__)
 
 
 def _instantiate_group(group: DictConfig | None, kind: type, what: str) -> list[Any]:
@@ -51,7 +55,23 @@ def instantiate_trainer(cfg: DictConfig, *, callbacks: list[Callback], loggers: 
     if not loggers:
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     precision = resolve_precision(cfg.get("precision", "auto"), cfg.get("accelerator", "auto"))
-    plugins = [] if str(cfg.get("strategy", "auto")).startswith(("fsdp", "deepspeed")) else [AtomicCheckpointIO()]
+    plugins = [] if _shards_checkpoints(cfg.get("strategy", "auto")) else [AtomicCheckpointIO()]
+    extra = {}
+    if cfg.get("sync_batchnorm", False) and not _on_gpu(cfg.get("accelerator", "auto")):
+        log.info("sync_batchnorm is GPU-only (SyncBatchNorm has no CPU kernel): each CPU process keeps its own stats")
+        extra["sync_batchnorm"] = False
     return instantiate(
-        cfg, precision=precision, callbacks=callbacks, logger=loggers or False, plugins=plugins, _convert_="all"
+        cfg, precision=precision, callbacks=callbacks, logger=loggers or False, plugins=plugins, _convert_="all",
+        **extra,
     )
+
+
+def _shards_checkpoints(strategy: object) -> bool:
+    """Whether ``strategy`` (a name or a ``_target_`` node) writes its own sharded checkpoints (FSDP, DeepSpeed)."""
+    name = strategy.get("_target_", "") if isinstance(strategy, DictConfig) else str(strategy)
+    return any(kind in name.lower() for kind in ("fsdp", "deepspeed"))
+
+
+def _on_gpu(accelerator: str) -> bool:
+    """Whether ``accelerator`` runs on CUDA devices (``auto`` picks them when present)."""
+    return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
