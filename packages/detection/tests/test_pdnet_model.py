@@ -142,7 +142,7 @@ def test_postprocess_threshold_topk_labels() -> None:
 def test_caffe_input() -> None:
     transform = CaffeTransform()
     pixel = torch.tensor([1.0, 0.0, 0.5]).reshape(3, 1, 1)  # RGB
-    assert transform.normalize(pixel).flatten().tolist() == pytest.approx([127.5 - 102.98, -115.95, 255 - 122.77])
+    assert transform.normalize(pixel).flatten().tolist() == pytest.approx([127.5 - 102.9801, -115.9465, 255 - 122.7717])
 
 
 def test_bad_targets_and_registry() -> None:

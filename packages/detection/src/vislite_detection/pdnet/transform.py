@@ -9,7 +9,7 @@ from torch import Tensor
 
 from vislite_detection.models.transform import DetectionTransform
 
-CAFFE_MEAN_BGR = (102.98, 115.95, 122.77)
+CAFFE_MEAN_BGR = (102.9801, 115.9465, 122.7717)
 """``INPUT.PIXEL_MEAN`` of PDNet's configs (BGR order, 0-255); ``PIXEL_STD`` is 1."""
 
 
