@@ -12,6 +12,16 @@ torchvision is faster to either output (1.25-1.65x when the transform takes tens
 images; on 256 px images alone the two decoders are about equal, ~590 vs ~610 us per image), so
 it is :data:`DEFAULT_DECODER`. Formats torchvision cannot read (BMP, PPM/PGM, TIFF: all in torchvision
 ``ImageFolder``'s extension list) and files it rejects fall back to PIL.
+
+One decoding policy for every reader (training images, tracking frames, segmentation images):
+
+- **pixel limit**: an image declaring more than :func:`max_image_pixels` pixels (PIL's default, 89,478,485;
+  ``VISLITE_MAX_IMAGE_PIXELS`` or :func:`set_max_image_pixels` changes it, ``0`` turns it off) is refused from its
+  header, before any pixel is decoded, with :class:`ImageTooLargeError` naming the file and both sizes;
+- **corrupt or truncated files** raise :class:`ImageDecodeError` naming the file (torchvision's decoders refuse
+  them outright; PIL, the fallback, refuses truncated data), never a partly grey image;
+- **16-bit images** keep their 8 most significant bits on every decoder (torchvision, PIL, OpenCV), so the same
+  file gives the same pixels whichever decoder reads it.
 """
 
 from __future__ import annotations
@@ -25,6 +35,18 @@ from PIL import Image
 from torchvision.io import ImageReadMode, decode_image, decode_jpeg, read_file
 from torchvision.transforms.functional import pil_to_tensor, to_pil_image
 
+from vislite_common.data.image_policy import (  # noqa: F401  (re-exported: the policy's public names)
+    PIL_DEFAULT_MAX_PIXELS,
+    ImageDecodeError,
+    ImageTooLargeError,
+    _bomb_message,
+    _header_size,
+    check_image_size,
+    load_pil,
+    max_image_pixels,
+    set_max_image_pixels,
+)
+
 # torchvision 0.29 marks its decoders deprecated in favour of torchcodec; they remain the fastest CPU path here.
 warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities", category=DeprecationWarning)
 
@@ -37,12 +59,28 @@ Xeon): torchvision 4,808 img/s vs PIL 3,439 img/s (1.40x); to a PIL image throug
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 """The extensions torchvision's ``ImageFolder`` accepts (matched case-insensitively)."""
 
+
 _JPEG_MAGIC = b"\xff\xd8\xff"
 _PNG_MAGIC = b"\x89PNG"
 
 
-class ImageDecodeError(ValueError):
-    """An image file that neither torchvision nor PIL can decode (the message names the file)."""
+def _check_declared_size(path: str, data: torch.Tensor) -> None:
+    """Refuse an image above the pixel limit from its header (PNG/JPEG parsed here, other formats by PIL)."""
+    if not max_image_pixels():
+        return
+    head = data[: 1 << 16].numpy().tobytes()
+    size = _header_size(head)
+    if size is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            try:
+                with Image.open(path) as image:
+                    size = image.size
+            except Image.DecompressionBombError:
+                raise ImageTooLargeError(_bomb_message(path)) from None
+            except (OSError, ValueError, SyntaxError):
+                return  # not readable by PIL either: the decoders below report it
+    check_image_size(path, *size)
 
 
 def _torchvision_can_decode(head: bytes) -> bool:
@@ -71,6 +109,7 @@ def decode_image_file(path: str | os.PathLike) -> torch.Tensor:
             raise FileNotFoundError(f"image file {path} does not exist") from None
         raise ImageDecodeError(f"cannot read image {path}: {error}") from error
     head = data[:12].numpy().tobytes()
+    _check_declared_size(path, data)
     if _torchvision_can_decode(head):
         try:
             if head.startswith(_JPEG_MAGIC):
@@ -87,17 +126,6 @@ def decode_image_file(path: str | os.PathLike) -> torch.Tensor:
         if torchvision_error:
             raise ImageDecodeError(f"{error} (torchvision: {torchvision_error})") from None
         raise
-
-
-def load_pil(path: str | os.PathLike) -> Image.Image:
-    """Open an image file as an RGB PIL image (what torchvision's ``ImageFolder`` loader does)."""
-    try:
-        with Image.open(path) as image:
-            return image.convert("RGB")
-    except FileNotFoundError:
-        raise FileNotFoundError(f"image file {os.fspath(path)} does not exist") from None
-    except (OSError, ValueError, SyntaxError) as error:  # PIL.UnidentifiedImageError is an OSError
-        raise ImageDecodeError(f"cannot decode image {os.fspath(path)}: {error}") from error
 
 
 def load_image(
