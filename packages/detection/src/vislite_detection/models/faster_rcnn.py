@@ -12,6 +12,7 @@ from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHe
 from torchvision.ops import MultiScaleRoIAlign
 
 from vislite_detection.models.l1_box_loss import use_l1_box_losses
+from vislite_detection.models.mmcv_roi_align import MMCVMultiScaleRoIAlign
 from vislite_detection.models.registry import register_detector
 from vislite_detection.models.resnet_fpn import resnet50_fpn, tiny_resnet_fpn
 from vislite_detection.models.transform import DetectionTransform
@@ -20,6 +21,7 @@ from vislite_detection.models.weights import load_detector_weights
 
 ANCHOR_SIZES = (32, 64, 128, 256, 512)
 BOX_LOSSES = ("l1", "smooth_l1")
+ROI_ALIGNS = ("torchvision", "mmcv")
 
 
 def build_faster_rcnn(
@@ -39,6 +41,7 @@ def build_faster_rcnn(
     min_size: int | Sequence[int] | None = None,
     max_size: int | None = None,
     box_loss: str = "l1",
+    roi_align: str = "torchvision",
     weights: str | os.PathLike | None = None,
 ) -> FasterRCNN:
     """torchvision's Faster R-CNN over an FPN-style ``backbone`` with levels ``"0"``..``"3"`` and ``"pool"``.
@@ -48,15 +51,20 @@ def build_faster_rcnn(
     ``rpn_pre_nms_top_n`` / ``rpn_post_nms_top_n`` are (training, testing) proposal counts (torchvision's).
     Defaults are the COCO evaluation settings: score threshold 0.05, NMS 0.5, 100 detections. ``box_loss`` is
     ``"l1"`` (mmdetection 2.x's Faster R-CNN, which the paper configs use; :mod:`.l1_box_loss`) or ``"smooth_l1"``
-    (torchvision's, beta 1/9) in both the RPN and the RoI head.
+    (torchvision's, beta 1/9) in both the RPN and the RoI head. ``roi_align`` is ``"torchvision"`` (sampling
+    ratio 2, not aligned, levels from the canonical 224 px box) or ``"mmcv"`` (mmdetection 2.x's: aligned,
+    adaptive sampling ratio, levels from the finest scale 56, strides 4-32; :mod:`.mmcv_roi_align`).
     """
     if box_loss not in BOX_LOSSES:
         raise ValueError(f"box_loss must be one of {BOX_LOSSES}, got {box_loss!r}")
+    if roi_align not in ROI_ALIGNS:
+        raise ValueError(f"roi_align must be one of {ROI_ALIGNS}, got {roi_align!r}")
     num_levels = len(anchor_sizes)
     anchors = AnchorGenerator(tuple((int(s),) for s in anchor_sizes), (tuple(aspect_ratios),) * num_levels)
-    roi_pool = MultiScaleRoIAlign(
-        featmap_names=[str(i) for i in range(num_levels - 1)], output_size=7, sampling_ratio=2
-    )
+    names = [str(i) for i in range(num_levels - 1)]
+    roi_pool: nn.Module = MultiScaleRoIAlign(featmap_names=names, output_size=7, sampling_ratio=2)
+    if roi_align == "mmcv":
+        roi_pool = MMCVMultiScaleRoIAlign(names, 7, featmap_strides=[4 * 2**i for i in range(len(names))])
     box_head = TwoMLPHead(backbone.out_channels * 7 * 7, representation_size)
     model = FasterRCNN(
         backbone,
@@ -89,14 +97,20 @@ def faster_rcnn_resnet50_fpn(
     num_classes: int = 81,
     weights_backbone: str | os.PathLike | None = None,
     trainable_layers: int = 3,
+    norm_eval: bool = False,
     **kwargs: object,
 ) -> FasterRCNN:
-    """Faster R-CNN R-50-FPN (torchvision's ``fasterrcnn_resnet50_fpn``: 41.8 M parameters with 91 classes)."""
+    """Faster R-CNN R-50-FPN (torchvision's ``fasterrcnn_resnet50_fpn``: 41.8 M parameters with 91 classes).
+
+    ``norm_eval=True``: mmdetection's batch norm (statistics frozen, scale and shift trained in the trainable
+    stages) instead of torchvision's ``FrozenBatchNorm2d``.
+    """
     backbone = resnet50_fpn(
         weights_backbone=weights_backbone,
         trainable_layers=trainable_layers,
         returned_layers=(1, 2, 3, 4),
         extra="maxpool",
+        norm_eval=norm_eval,
     )
     return build_faster_rcnn(backbone=backbone, num_classes=num_classes, **kwargs)
 

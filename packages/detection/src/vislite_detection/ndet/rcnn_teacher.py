@@ -22,8 +22,12 @@ class FasterRCNNBoxCorrector(FrozenTeacherMixin):
     first). The image's selected proposals are pooled and refined by the teacher's RoI head (no NMS); each box g
     of class c is then fused, as in FCOS, with all of them: their class-c boxes weighted by their softmax
     probability of c (score >= ``score_thr``, IoU > ``iou_thr``). As in NDet, a proposal selected by two boxes
-    counts twice. Unlike NDet, a box with fewer than ``proposals_per_box`` proposals above ``proposal_iou`` does
-    not fill its quota with zero-weight ones. Decoding and fusion run in float32 with autocast off.
+    counts twice. With ``fill_quota`` (NDet's ``RPNNHead._collect_bboxes_single``) each box takes exactly its
+    ``proposals_per_box`` top weights 1[IoU > ``proposal_iou``]·objectness, zero-weight proposals filling the
+    quota, and the image cap keeps the ``max_proposals`` largest weights; without it only proposals above
+    ``proposal_iou`` are taken. ``clip_proposals=False`` (NDet) leaves the decoded RPN boxes unclipped; the
+    refined boxes are always clipped, as mmdetection's RoI head does. Decoding and fusion run in float32 with
+    autocast off.
     """
 
     def __init__(
@@ -35,6 +39,8 @@ class FasterRCNNBoxCorrector(FrozenTeacherMixin):
         max_proposals: int = 1000,
         iou_thr: float = IOU_THR,
         score_thr: float = SCORE_THR,
+        fill_quota: bool = False,
+        clip_proposals: bool = True,
     ) -> None:
         super().__init__()
         if not isinstance(teacher, FasterRCNN):
@@ -42,6 +48,7 @@ class FasterRCNNBoxCorrector(FrozenTeacherMixin):
         self.teacher = freeze(teacher)
         self.proposal_iou, self.proposals_per_box, self.max_proposals = proposal_iou, proposals_per_box, max_proposals
         self.iou_thr, self.score_thr = iou_thr, score_thr
+        self.fill_quota, self.clip_proposals = fill_quota, clip_proposals
 
     @torch.no_grad()
     def rpn_boxes(self, images: ImageList, features: list[Tensor]) -> tuple[Tensor, Tensor]:
@@ -57,9 +64,19 @@ class FasterRCNNBoxCorrector(FrozenTeacherMixin):
 
     def select_proposals(self, gt_boxes: Tensor, boxes: Tensor, objectness: Tensor) -> tuple[Tensor, Tensor]:
         """Indices [G, k] of each box's top proposals by objectness and a mask [G, k] of those selected: IoU with
-        the box > ``proposal_iou``, and among the image's ``max_proposals`` of highest objectness."""
+        the box > ``proposal_iou``, and among the image's ``max_proposals`` of highest objectness (with
+        ``fill_quota``: all ``k`` of each box, capped to the image's ``max_proposals`` largest weights)."""
         iou = box_iou(gt_boxes.float(), boxes.float())  # [G, A]
         k = min(self.proposals_per_box, boxes.shape[0])
+        if self.fill_quota:
+            weights = torch.where(iou > self.proposal_iou, objectness.float()[None, :], torch.zeros_like(iou))
+            top, index = weights.topk(k, dim=1)  # [G, k]
+            valid = torch.ones_like(top, dtype=torch.bool)
+            if valid.numel() > self.max_proposals:
+                keep = torch.zeros(valid.numel(), dtype=torch.bool, device=valid.device)
+                keep[top.flatten().topk(self.max_proposals).indices] = True
+                valid = keep.view_as(valid)
+            return index, valid
         ranked = torch.where(iou > self.proposal_iou, objectness.float()[None, :], torch.full_like(iou, -1.0))
         top, index = ranked.topk(k, dim=1)  # [G, k]
         valid = top >= 0
@@ -97,7 +114,7 @@ class FasterRCNNBoxCorrector(FrozenTeacherMixin):
             gt, labels = target["boxes"], target["labels"]
             new = gt.clone()
             if gt.shape[0] > 0:
-                boxes = clip_boxes_to_image(all_boxes[i], size)
+                boxes = clip_boxes_to_image(all_boxes[i], size) if self.clip_proposals else all_boxes[i]
                 index, valid = self.select_proposals(gt, boxes, all_objectness[i])
                 if valid.any():
                     single = {name: level[i : i + 1] for name, level in features.items()}
