@@ -30,7 +30,20 @@ class ClassificationTransform:
         return self.transform(image)
 
 
-def _random_resized_crop(size: int, scale: tuple, ratio: tuple, interpolation: str) -> v2.Transform:
+CROPS = ("torchvision", "single_draw")
+"""Random-resized crop flavours: torchvision's (up to 10 tries, centre fallback; timm's too) or MAE's linear-probe
+single draw (:class:`~vislite_common.data.single_draw_crop.SingleDrawResizedCrop`)."""
+
+
+def _random_resized_crop(
+    size: int, scale: tuple, ratio: tuple, interpolation: str, crop: str = "torchvision"
+) -> v2.Transform:
+    if crop == "single_draw":
+        from vislite_common.data.single_draw_crop import SingleDrawResizedCrop
+
+        if interpolation == "random":
+            raise ValueError("crop='single_draw' takes interpolation 'bilinear' or 'bicubic', not 'random'")
+        return SingleDrawResizedCrop(size, scale=scale, ratio=ratio, interpolation=_INTERPOLATION[interpolation])
     if interpolation == "random":
         return v2.RandomChoice(
             [
@@ -68,11 +81,23 @@ def build_classification_transform(
     mean: tuple[float, ...] = IMAGENET_DEFAULT_MEAN,
     std: tuple[float, ...] = IMAGENET_DEFAULT_STD,
     crop_pct: float = 0.875,
+    re_mode: str = "pixel",
+    crop: str = "torchvision",
 ) -> ClassificationTransform:
-    """The train or eval transform for ``input_size`` images, with timm ``create_transform`` semantics."""
+    """The train or eval transform for ``input_size`` images, with timm ``create_transform`` semantics.
+
+    ``re_mode`` is random erasing's fill: ``"pixel"`` (per-pixel normal noise; MAE-Lite's, MAE's and DeiT's
+    ``remode``, so the default) or timm's ``"const"`` / ``"rand"``. ``crop`` picks the training crop (:data:`CROPS`).
+    """
     if interpolation not in (*_INTERPOLATION, "random"):
         raise ValueError(f"interpolation must be 'bilinear', 'bicubic' or 'random', got {interpolation!r}")
+    if crop not in CROPS:
+        raise ValueError(f"crop must be one of {list(CROPS)}, got {crop!r}")
+    if re_mode not in ("pixel", "const", "rand"):
+        raise ValueError(f"re_mode must be 'pixel', 'const' or 'rand', got {re_mode!r}")
     if auto_augment or (is_training and re_prob > 0):
+        if crop != "torchvision":
+            raise ValueError("crop='single_draw' is not available with RandAugment / random erasing (timm's PIL path)")
         pil = create_transform(
             input_size,
             is_training=is_training,
@@ -83,6 +108,7 @@ def build_classification_transform(
             auto_augment=auto_augment,
             interpolation=interpolation,
             re_prob=re_prob,
+            re_mode=re_mode,
             mean=tuple(mean),
             std=tuple(std),
             crop_pct=crop_pct,
@@ -90,7 +116,7 @@ def build_classification_transform(
         return ClassificationTransform(pil, needs_pil=True)
     normalize = [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
     if is_training:
-        steps: list[v2.Transform] = [_random_resized_crop(input_size, tuple(scale), tuple(ratio), interpolation)]
+        steps: list[v2.Transform] = [_random_resized_crop(input_size, tuple(scale), tuple(ratio), interpolation, crop)]
         if hflip > 0:
             steps.append(v2.RandomHorizontalFlip(hflip))
         if color_jitter:
