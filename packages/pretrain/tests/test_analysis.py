@@ -259,11 +259,21 @@ def _checkpoints(mae: MaskedAutoencoderViT, folder: Path) -> dict[str, Path]:
 
 @pytest.mark.parametrize("source", ["lightning", "released", "timm"])
 def test_load_vit_from_every_checkpoint_layout(mae: MaskedAutoencoderViT, tmp_path: Path, source: str) -> None:
-    model = load_vit(_checkpoints(mae, tmp_path)[source], name="test_vislite_vit")
+    path = _checkpoints(mae, tmp_path)[source]
+    model = load_vit(path, name="test_vislite_vit", global_pool=False)  # the checkpoint's trained final norm
     assert model.patch_embed.img_size == (32, 32)  # from the checkpoint's position table
     images = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(model.forward_features(images), mae.encoder.forward_features(images))
+    # the default is MAE-Lite's analysis model: fine-tuning ViT, trained norm dropped, fc_norm fresh
+    official = load_vit(path, name="test_vislite_vit")
+    assert isinstance(official.norm, torch.nn.Identity)
+    assert torch.equal(official.fc_norm.weight, torch.ones(32)) and torch.equal(official.fc_norm.bias, torch.zeros(32))
+    with torch.no_grad():
+        blocks_out = official.forward_features(images)  # no final norm
+        last = torch.nn.functional.layer_norm(blocks_out, (32,), eps=1e-6)
+        torch.testing.assert_close(official.fc_norm(blocks_out), last)
+        torch.testing.assert_close(model.norm(blocks_out), mae.encoder.forward_features(images))
 
 
 def test_load_vit_from_a_fine_tuned_classifier_and_a_prefix(tmp_path: Path) -> None:
@@ -290,7 +300,7 @@ def test_load_vit_finds_the_encoder_of_moco_and_d2mae_checkpoints(tmp_path: Path
     torch.manual_seed(4)
     moco = build_mocov3("test_vislite_vit", img_size=32, dim=16, mlp_dim=32)
     torch.save({"state_dict": {f"model.{k}": v for k, v in moco.state_dict().items()}}, tmp_path / "moco.ckpt")
-    model = load_vit(tmp_path / "moco.ckpt", name="test_vislite_vit")
+    model = load_vit(tmp_path / "moco.ckpt", name="test_vislite_vit", global_pool=False)
     images = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(model.forward_features(images), moco.base_encoder.forward_features(images))
@@ -303,7 +313,7 @@ def test_load_vit_finds_the_encoder_of_moco_and_d2mae_checkpoints(tmp_path: Path
     )
     distilled = DistilledMAE(student=student, teacher=teacher)
     torch.save({"state_dict": {f"model.{k}": v for k, v in distilled.state_dict().items()}}, tmp_path / "d2.ckpt")
-    model = load_vit(tmp_path / "d2.ckpt", name="test_vislite_vit")
+    model = load_vit(tmp_path / "d2.ckpt", name="test_vislite_vit", global_pool=False)
     assert len(model.blocks) == 4
     torch.testing.assert_close(model.norm.weight, student.encoder.blocks[4].norm1.weight)
     torch.testing.assert_close(model.blocks[3].mlp.fc2.weight, student.encoder.blocks[3].mlp.fc2.weight)

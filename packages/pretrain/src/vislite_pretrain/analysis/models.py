@@ -4,9 +4,13 @@ Accepted files (all read with ``weights_only=True``): vislite Lightning checkpoi
 fine-tuning, linear probing, MoCo-v3, D-MAE, D²-MAE), MAE-Lite's released checkpoints (``{"model": ...}``,
 including distillation runs, whose teacher entries are ignored), MoCo-v3 releases and plain timm state dicts
 (e.g. from ``export_encoder``). The keys are normalised as for fine-tuning
-(:func:`vislite_pretrain.weights.encoder_weights`); the decoder and any classifier (``head.*``) are left out. A
-checkpoint with ``fc_norm`` (a global-average-pooling classifier) builds the model with ``fc_norm``, any other one
-with its final ``norm``; every remaining key must match the model.
+(:func:`vislite_pretrain.weights.encoder_weights`); the decoder and any classifier (``head.*``) are left out.
+
+By default the model is the one MAE-Lite's analysis scripts build for every checkpoint, the fine-tuning ViT
+(``global_pool=True``): global average pooling with ``fc_norm`` and no final ``norm``. A pre-trained checkpoint's
+``norm`` is then dropped and ``fc_norm`` is fresh (weight 1, bias 0), which is what the last CKA layer sees there;
+a fine-tuned classifier's ``fc_norm`` is loaded. ``global_pool=False`` keeps the checkpoint's own ``norm``
+instead (class-token pooling) when it has one. Every remaining key must match the model.
 """
 
 from __future__ import annotations
@@ -74,6 +78,7 @@ def load_vit(
     name: str = "vislite_vit_tiny",
     img_size: int | None = None,
     prefix: str = "",
+    global_pool: bool = True,
 ) -> nn.Module:
     """The headless ViT ``name`` with the encoder weights of ``path``, in eval mode.
 
@@ -84,10 +89,17 @@ def load_vit(
         img_size: input size; by default the one the checkpoint's position table was made for. A table of
             another size is resized to it (bicubic).
         prefix: see :func:`encoder_state_dict`.
+        global_pool: build MAE-Lite's fine-tuning ViT (``fc_norm``, no ``norm``; see the module docstring), as its
+            CKA and attention scripts do; ``False`` keeps a pre-trained checkpoint's final ``norm``.
     """
     path = Path(path)
     state = encoder_state_dict(path, prefix=prefix)
-    pooled = any(k.startswith("fc_norm.") for k in state)
+    pooled = global_pool or any(k.startswith("fc_norm.") for k in state)
+    if pooled:
+        dropped = [k for k in state if k.startswith("norm.")]
+        state = {k: v for k, v in state.items() if not k.startswith("norm.")}
+        if dropped and not any(k.startswith("fc_norm.") for k in state):
+            log.info("%s: final norm dropped, fc_norm fresh (MAE-Lite's global_pool analysis model)", path)
     if not timm.is_model(name):
         raise ValueError(f"unknown model {name!r}; expected a registered ViT such as 'vislite_vit_tiny'")
     if img_size is None:
@@ -98,7 +110,7 @@ def load_vit(
     )
     state = adapt_state_dict_to_model(state, model)
     try:
-        load_into(model, state)
+        load_into(model, state, allow_missing=("fc_norm.",) if pooled else ())
     except CheckpointError as error:
         raise CheckpointError(f"{path} does not fit {name}: {error}") from None
     log.info("loaded %s into %s at %s px", path, name, model.patch_embed.img_size[0])

@@ -138,13 +138,26 @@ def encoder_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return encoder
 
 
+def is_pretraining_checkpoint(path: str | os.PathLike) -> bool:
+    """Whether ``path`` holds a whole Hiera MAE (decoder, mask token or fusion heads beside the encoder)."""
+    return any(k.startswith(MAE_KEYS) for k in read_state_dict(path))
+
+
 def load_hiera_encoder_weights(
-    model: nn.Module, path: str | os.PathLike, *, allow_missing: tuple[str, ...] = ("head.fc.",)
+    model: nn.Module,
+    path: str | os.PathLike,
+    *,
+    allow_missing: tuple[str, ...] = ("head.fc.",),
+    fresh: tuple[str, ...] = (),
 ) -> nn.Module:
     """Load the Hiera encoder found in ``path`` into the timm/vislite Hiera ``model`` (q-pooling may differ: it
     has no parameters). The position table is resized to the model's input; a classifier of another size is
-    left fresh. Any other missing or unexpected key raises :class:`CheckpointError` naming it."""
+    left fresh, as are the keys starting with ``fresh`` (left out of the file). Any other missing or unexpected
+    key raises :class:`CheckpointError` naming it."""
     state = encoder_state_dict(path)
+    if fresh:
+        state = {k: v for k, v in state.items() if not k.startswith(fresh)}
+        allow_missing = (*allow_missing, *fresh)
     adapt = getattr(model, "adapt_state_dict", None)  # vislite Hiera: position-table resize
     if callable(adapt):
         try:
