@@ -1,0 +1,1 @@
+"""Hydra plugin: vislite-common's shared config groups on every vislite command's search path."""
