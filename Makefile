@@ -12,11 +12,12 @@ STAMP := $(VENV)/.vislite-installed
 
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: setup demo demo-detection demo-segmentation demo-tracking study test test-fast lint bench standalone clean help
+.PHONY: setup demo demo-detection demo-pdnet demo-segmentation demo-tracking study test test-fast lint bench standalone clean help
 
 help:
 	@echo "make demo   - set up .venv and run the main job on the embedded data"
 	@echo "make demo-detection / demo-segmentation / demo-tracking - the other packages' demos"
+	@echo "make demo-pdnet - PDNet vs FCOS on the embedded world, PDNet's dynamic points drawn"
 	@echo "make study  - the pre-training study (MAE-lite vs MoCo-v3 vs D-MAE; about 30 min on 2 cores)"
 	@echo "make test   - set up .venv and run every package's tests plus the standalone-install check"
 	@echo "make bench  - run the benchmarks (ratios against references measured in the same run)"
@@ -42,6 +43,9 @@ demo: setup
 
 demo-detection: setup
 	$(BIN)/vislite-det-demo --out outputs/demo-detection --data-dir data
+
+demo-pdnet: setup
+	$(BIN)/vislite-pdnet-demo --out outputs/demo-pdnet --data-dir data
 
 demo-segmentation: setup
 	$(BIN)/vislite-seg-demo --out outputs/demo-segmentation --data-dir data
