@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
 import torch
 from torch import nn
+
+log = logging.getLogger(__name__)
 
 
 class DetectionSGD:
@@ -55,8 +59,19 @@ class DetectionSGD:
             )
         return groups
 
+    def scaling_message(self, global_batch_size: int) -> str:
+        """One line stating the global batch and the learning rate the linear scaling rule gives it."""
+        lr = self.learning_rate(global_batch_size)
+        if self.base_batch_size is None:
+            return f"global batch {global_batch_size} images; lr {lr:g} (absolute, not scaled with the batch)"
+        return (
+            f"global batch {global_batch_size} images (data.batch_size, over all devices); linear scaling rule: "
+            f"lr = {self.lr:g} x {global_batch_size} / {self.base_batch_size} = {lr:g}"
+        )
+
     def __call__(self, model: nn.Module, *, global_batch_size: int) -> torch.optim.SGD:
         lr = self.learning_rate(global_batch_size)
+        log.info(self.scaling_message(global_batch_size))
         return torch.optim.SGD(self.param_groups(model, lr), lr=lr, momentum=self.momentum)
 
     def __repr__(self) -> str:

@@ -137,6 +137,11 @@ def correct_boxes_per_gt(
     cand_scores: Tensor,
     iou_thr: float = IOU_THR,
     score_thr: float = SCORE_THR,
+    *,
+    rule: str = "step",
+    ratio: float = 1.0,
+    sigma: float = 0.025,
+    topk: int | None = None,
 ) -> Tensor:
     """The same fusion with per-box candidates: ``cand_boxes`` [G, R, 4] and ``cand_scores`` [G, R] (e.g. a
     two-stage teacher's class-specific refinements of its proposals, scored for each box's class)."""
@@ -151,7 +156,8 @@ def correct_boxes_per_gt(
     with full_precision(gt_boxes.device):
         gt, boxes, scores = gt_boxes.to(dtype), cand_boxes.to(dtype), cand_scores.to(dtype)
         iou = pairwise_iou(gt[:, None, :].expand_as(boxes), boxes)  # [G, R]
-        weights = fusion_weights(iou, scores, iou_thr=iou_thr, score_thr=score_thr)
+        weights = fusion_weights(iou, scores, iou_thr=iou_thr, score_thr=score_thr, rule=rule, ratio=ratio, sigma=sigma)
+        weights = keep_topk(weights, topk)  # [G, R]
         return fuse(gt, torch.einsum("gr,grk->gk", weights, boxes), weights.sum(dim=1)).to(gt_boxes.dtype)
 
 

@@ -27,7 +27,9 @@ class FCOSBoxCorrector(FrozenTeacherMixin):
 
     Called on the student's already transformed batch (same augmentation, same normalised pixels); the noisy
     boxes are kept as ``noisy_boxes``. ``fusion`` holds the extra options of :func:`correct_boxes` (NDet's
-    ``adapt_cfg``: ``rule`` "step" / "exp", ``ratio``, ``sigma``, ``topk``).
+    ``adapt_cfg``: ``rule`` "step" / "exp", ``ratio``, ``sigma``, ``topk``). ``student_cls_normalizer`` is set on
+    an mmdet-style student by :func:`~vislite_detection.ndet.transform.with_box_correction` (NDet's students use
+    ``FCOSNHead``, whose classification loss is divided by num_pos instead of num_pos + num_imgs).
     """
 
     def __init__(
@@ -38,6 +40,7 @@ class FCOSBoxCorrector(FrozenTeacherMixin):
         score_thr: float = SCORE_THR,
         clip_boxes: bool | None = None,
         fusion: dict[str, object] | None = None,
+        student_cls_normalizer: str | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(teacher, (FCOS, MMDetFCOS)):
@@ -48,6 +51,7 @@ class FCOSBoxCorrector(FrozenTeacherMixin):
         self.iou_thr, self.score_thr = iou_thr, score_thr
         self.clip_boxes = not isinstance(teacher, MMDetFCOS) if clip_boxes is None else clip_boxes
         self.fusion = dict(fusion or {})
+        self.student_cls_normalizer = student_cls_normalizer
 
     @torch.no_grad()
     def predict(self, images: ImageList) -> list[tuple[Tensor, Tensor, Tensor]]:

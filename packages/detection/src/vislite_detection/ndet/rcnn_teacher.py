@@ -27,7 +27,8 @@ class FasterRCNNBoxCorrector(FrozenTeacherMixin):
     quota, and the image cap keeps the ``max_proposals`` largest weights; without it only proposals above
     ``proposal_iou`` are taken. ``clip_proposals=False`` (NDet) leaves the decoded RPN boxes unclipped; the
     refined boxes are always clipped, as mmdetection's RoI head does. Decoding and fusion run in float32 with
-    autocast off.
+    autocast off. ``fusion`` holds :func:`correct_boxes_per_gt`'s rule options (``rule``, ``ratio``, ``sigma``,
+    ``topk``).
     """
 
     def __init__(
@@ -41,6 +42,7 @@ class FasterRCNNBoxCorrector(FrozenTeacherMixin):
         score_thr: float = SCORE_THR,
         fill_quota: bool = False,
         clip_proposals: bool = True,
+        fusion: dict[str, object] | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(teacher, FasterRCNN):
@@ -49,6 +51,7 @@ class FasterRCNNBoxCorrector(FrozenTeacherMixin):
         self.proposal_iou, self.proposals_per_box, self.max_proposals = proposal_iou, proposals_per_box, max_proposals
         self.iou_thr, self.score_thr = iou_thr, score_thr
         self.fill_quota, self.clip_proposals = fill_quota, clip_proposals
+        self.fusion = dict(fusion or {})
 
     @torch.no_grad()
     def rpn_boxes(self, images: ImageList, features: list[Tensor]) -> tuple[Tensor, Tensor]:
@@ -103,7 +106,7 @@ class FasterRCNNBoxCorrector(FrozenTeacherMixin):
         """Each box fused with every refined proposal's box and probability for the box's own class."""
         cand_boxes = refined[:, gt_labels].transpose(0, 1)  # [G, R, 4]
         cand_scores = probs[:, gt_labels].t()  # [G, R]
-        return correct_boxes_per_gt(gt_boxes, cand_boxes, cand_scores, self.iou_thr, self.score_thr)
+        return correct_boxes_per_gt(gt_boxes, cand_boxes, cand_scores, self.iou_thr, self.score_thr, **self.fusion)
 
     @torch.no_grad()
     def forward(self, images: ImageList, targets: list[dict[str, Tensor]]) -> list[dict[str, Tensor]]:

@@ -63,7 +63,8 @@ def _box_quality(
 def with_box_correction(*, detector: nn.Module, corrector: nn.Module) -> nn.Module:
     """``detector`` (the student) training on boxes corrected by ``corrector`` on its own transformed batches.
 
-    The teacher must normalise pixels as the student does (it reads the student's normalised tensor).
+    The teacher must normalise pixels as the student does (it reads the student's normalised tensor). A
+    corrector's ``student_cls_normalizer`` (NDet's FCOS student head) is set on the student.
     """
     inner = detector.transform
     teacher_transform = getattr(getattr(corrector, "teacher", None), "transform", None)
@@ -75,5 +76,10 @@ def with_box_correction(*, detector: nn.Module, corrector: nn.Module) -> nn.Modu
             f"teacher and student normalise differently: mean {teacher_transform.image_mean} / std "
             f"{teacher_transform.image_std} vs {inner.image_mean} / {inner.image_std}"
         )
+    normalizer = getattr(corrector, "student_cls_normalizer", None)
+    if normalizer is not None:
+        if not hasattr(detector, "cls_normalizer"):
+            raise ValueError(f"student_cls_normalizer={normalizer!r} needs an mmdet FCOS student (head=mmdet)")
+        detector.cls_normalizer = normalizer
     detector.transform = CorrectingTransform(inner=inner, corrector=corrector)
     return detector
