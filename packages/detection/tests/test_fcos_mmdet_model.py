@@ -231,3 +231,35 @@ def test_mmdet_fcos_learns_on_the_embedded_world(tmp_path_factory: pytest.TempPa
         losses = [float(r["train/loss_epoch"]) for r in csv.DictReader(handle) if r.get("train/loss_epoch")]
     assert len(losses) == 8 and losses[-1] < 0.8 * losses[0], losses
     assert metrics["val/AP"] > 0.02, metrics["val/AP"]  # the prior-box detector scores 0 on this world
+
+
+def test_an_exact_mmdet_teacher_pulls_noisy_boxes_straight_towards_the_clean_ones() -> None:
+    """A teacher whose every point inside a clean box predicts that box exactly (pixel distances from its
+    half-stride point, class 0.95, centerness 0.88): each corrected box lies on the segment noisy -> clean."""
+    teacher = create_detector("test_fcos", head="mmdet").eval()
+    clean = torch.tensor([[10.0, 12.0, 70.0, 90.0], [80.0, 20.0, 120.0, 60.0]])
+    noisy = clean + torch.tensor([[3.0, -4.0, 5.0, 2.0], [-2.0, 3.0, -4.0, 5.0]])
+    labels = torch.tensor([2, 5])
+    sizes = [(16, 16), (8, 8), (4, 4), (2, 2), (1, 1)]
+    cls, box, ctr = [], [], []
+    for (h, w), stride in zip(sizes, teacher.strides):
+        ys, xs = torch.meshgrid(
+            torch.arange(h) * stride + stride // 2, torch.arange(w) * stride + stride // 2, indexing="ij"
+        )
+        logits = torch.full((1, 8, h, w), -8.0)
+        dist = torch.zeros(1, 4, h, w)
+        for b, lab in zip(clean.flip(0), labels.flip(0)):  # the smaller (second) box wins where both hold
+            inside = (xs > b[0]) & (xs < b[2]) & (ys > b[1]) & (ys < b[3])
+            logits[0, :, inside] = -8.0
+            logits[0, lab - 1, inside] = 3.0
+            d = torch.stack([xs - b[0], ys - b[1], b[2] - xs, b[3] - ys])  # [4, h, w]
+            dist[0][:, inside] = d[:, inside].float()
+        cls.append(logits)
+        box.append(dist)
+        ctr.append(torch.full((1, 1, h, w), 2.0))
+    teacher.head_outputs = lambda images: (cls, box, ctr)  # type: ignore[method-assign]
+    images = ImageList(torch.zeros(1, 3, 128, 128), [(128, 128)])
+    out = FCOSBoxCorrector(teacher=teacher)(images, [{"boxes": noisy, "labels": labels}])[0]["boxes"]
+    shift, remaining = noisy - clean, out - clean  # corrected - clean = (noisy - clean) / (1 + sum of weights)
+    ratio = remaining / shift
+    assert torch.allclose(ratio, ratio[:, :1].expand_as(ratio), atol=1e-5) and (ratio < 0.2).all()
