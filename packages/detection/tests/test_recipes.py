@@ -1,4 +1,4 @@
-"""The experiment configs carry NDet's recipes number for number, and their objects build."""
+"""The experiment configs carry NDet's recipe numbers (optimiser, schedule, input, test settings) and build."""
 
 from __future__ import annotations
 
