@@ -193,11 +193,12 @@ class ImageFolderDataModule(VisliteDataModule):
     Classes are those of the training split; ``num_classes``, when given, must equal their number (a clear
     error otherwise; when ``None`` it is set from the folders in ``setup``). The train transform takes timm
     ``create_transform``'s training arguments (``scale``, ``ratio``, ``hflip``, ``color_jitter``,
-    ``auto_augment``, ``interpolation``, ``re_prob``, ``mean``, ``std``); the eval transform resizes to
-    ``input_size / crop_pct`` and centre-crops. ``test_split=None`` disables testing. ``train_fraction`` < 1
-    trains on a seeded, class-balanced share of the training split (:func:`class_balanced_subset`; the subset
-    depends on ``subset_seed`` only, so runs with different training seeds see the same images). Batch, worker and seed
-    arguments are :class:`VisliteDataModule`'s (``batch_size`` is global).
+    ``auto_augment``, ``interpolation``, ``re_prob``, ``re_mode``, ``crop``, ``mean``, ``std``); the eval
+    transform resizes to ``input_size / crop_pct`` and centre-crops. ``test_split=None`` disables testing.
+    ``train_fraction`` < 1 trains on a seeded, class-balanced share of the training split
+    (:func:`class_balanced_subset`; the subset depends on ``subset_seed`` only, so runs with different training
+    seeds see the same images). Batch, worker and seed arguments are :class:`VisliteDataModule`'s
+    (``batch_size`` is global).
     """
 
     def __init__(
@@ -229,6 +230,8 @@ class ImageFolderDataModule(VisliteDataModule):
         train_fraction: float = 1.0,
         subset_seed: int = 0,
         on_bad_image: BadImagePolicy = "error",
+        re_mode: str = "pixel",
+        crop: str = "torchvision",
     ) -> None:
         super().__init__(
             batch_size=batch_size,
@@ -254,6 +257,8 @@ class ImageFolderDataModule(VisliteDataModule):
             auto_augment=auto_augment,
             interpolation=interpolation,
             re_prob=re_prob,
+            re_mode=re_mode,
+            crop=crop,
             mean=tuple(mean),
             std=tuple(std),
         )
