@@ -119,3 +119,17 @@ def test_hiera_fine_tune_starts_its_final_norm_fresh_from_a_pretraining_checkpoi
     export_hiera_encoder(mae, encoder_only)
     exported = build_hiera_classifier("test_vislite_hiera", num_classes=5, img_size=64, init=str(encoder_only))
     torch.testing.assert_close(exported.head.norm.weight, mae.encoder.head.norm.weight)
+
+
+def test_linear_probe_crops_once_and_fine_tuning_erases_with_pixel_noise(tmp_path: Path) -> None:
+    from timm.data.random_erasing import RandomErasing
+
+    from vislite_common.data.single_draw_crop import SingleDrawResizedCrop
+
+    probe = _compose("experiment=linprobe_in1k", f"data.root={tmp_path}", "model.model.encoder.init=/x.ckpt")
+    assert probe.data.crop == "single_draw"
+    data = instantiate(probe.data)
+    assert isinstance(data.train_transform.transform.transforms[0], SingleDrawResizedCrop)
+    ft = instantiate(_compose("experiment=finetune_mae_in1k_100e", f"data.root={tmp_path}").data)
+    erasing = [t for t in ft.train_transform.transform.transforms if isinstance(t, RandomErasing)]
+    assert len(erasing) == 1 and erasing[0].mode == "pixel" and erasing[0].probability == 0.25
