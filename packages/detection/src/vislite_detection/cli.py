@@ -60,12 +60,15 @@ def cmd_quality(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from vislite_detection.data.annotations import read_coco_json
     from vislite_detection.eval.coco_evaluator import as_faster_coco, evaluate_results
+    from vislite_detection.eval.results_file import ResultsFileError, read_results
     from vislite_detection.eval.stats import format_stats
 
-    results = _read_json(args.results)
-    if not isinstance(results, list):
-        raise SystemExit(f"vislite-det: {args.results} must be a COCO result list (image_id, category_id, bbox, score)")
     gt = as_faster_coco(read_coco_json(args.gt, invalid_boxes=args.invalid_boxes))
+    try:  # every entry checked: a bad one is an error naming file, entry and field (or dropped and counted)
+        results, _ = read_results(args.results, gt, iou_type=args.iou_type,
+                                  on_invalid="drop" if args.drop_invalid else "error")
+    except ResultsFileError as error:
+        raise SystemExit(f"vislite-det: {error}") from None
     stats = evaluate_results(gt, results, iou_type=args.iou_type, image_ids=None)
     print(json.dumps(stats, indent=2) if args.json else format_stats(stats))
     return 0
@@ -171,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--results", type=Path, required=True, help="COCO result JSON list")
     evaluate.add_argument("--iou-type", choices=("bbox", "segm"), default="bbox")
     evaluate.add_argument("--json", action="store_true", help="print JSON")
+    evaluate.add_argument("--drop-invalid", action="store_true",
+                          help="drop invalid result entries (counted in the log) instead of stopping at the first")
     _invalid_boxes_option(evaluate)
     evaluate.set_defaults(run=cmd_eval)
 
