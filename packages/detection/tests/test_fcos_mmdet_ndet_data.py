@@ -70,3 +70,26 @@ def test_filter_empty_gt_drops_unannotated_training_images(ndet_world: Path) -> 
     assert 99 in CocoDetection(image_dir=ndet_world / "train", ann_file=ann).ids
     filtered = CocoDetection(image_dir=ndet_world / "train", ann_file=ann, filter_empty_gt=True)
     assert 99 not in filtered.ids and len(filtered) == 4
+
+
+def test_the_data_module_clips_and_filters_its_training_set_only(ndet_world: Path) -> None:
+    from vislite_detection.data import CocoDetectionDataModule
+
+    module = CocoDetectionDataModule(
+        root=ndet_world,
+        train_ann="annotations/ndet_noisy.json",
+        val_ann="annotations/ndet_noisy.json",
+        train_images="train",
+        val_images="train",
+        batch_size=2,
+        train_scales=[128],
+        max_size=None,
+        test_scale=128,
+        flip_prob=0.0,
+        clip_border=True,
+        filter_empty_gt=True,
+    )
+    train, val = module.make_dataset("train"), module.make_dataset("val")
+    assert len(train) == 4 and len(val) == 5  # evaluation keeps every image
+    assert train[0][1]["boxes"][0].tolist() == [100.0, 10.0, 128.0, 40.0]
+    assert val[0][1]["boxes"][0].tolist() == [100.0, 10.0, 160.0, 40.0]
