@@ -260,3 +260,17 @@ def test_ml_nms_plus_one_areas_per_class() -> None:
     # "+1": inter 10 x 7 = 70, union 130 -> 0.538 (without +1: 9 x 6 / (162 - 54) = 0.5)
     assert ml_nms(boxes, scores, labels, 0.52).tolist() == [0, 2]
     assert ml_nms(boxes, scores, labels, 0.55).tolist() == [0, 1, 2]
+
+
+def test_assigners_take_tensor_sizes() -> None:
+    boxes = torch.tensor([[10.0, 20.0, 25.0, 35.0]], dtype=F64)
+    plain = assign_coarse_targets(boxes, (64, 64), SIZES_64)
+    tensors = assign_coarse_targets(
+        boxes, torch.tensor([64, 64]), torch.tensor(SIZES_64), strides=torch.tensor([8, 16, 32, 64, 128])
+    )
+    assert torch.equal(plain, tensors)
+    coarse = torch.zeros(86, 4, dtype=F64)
+    assert torch.equal(
+        assign_final_targets(coarse, boxes, (64, 64), SIZES_64),
+        assign_final_targets(coarse, boxes, torch.tensor([64, 64]), torch.tensor(SIZES_64)),
+    )

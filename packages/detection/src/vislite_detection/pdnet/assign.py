@@ -24,14 +24,24 @@ def _check_boxes(name: str, boxes: Tensor, field: str) -> None:
         raise ValueError(f"{name}: {field} must have shape [N, 4], got {tuple(boxes.shape)}")
 
 
-def _check_levels(name: str, feature_sizes: Sequence[Sequence[int]], strides: Sequence[int]) -> None:
-    if len(feature_sizes) != len(strides) or not feature_sizes:
+def _levels(
+    name: str, image_size: Sequence[int], feature_sizes: Sequence[Sequence[int]], strides: Sequence[int]
+) -> tuple[tuple[float, float], list[tuple[int, int]], list[int]]:
+    """Validated plain-number copies of ``image_size`` (h, w), ``feature_sizes`` and ``strides``."""
+    if len(image_size) != 2:
+        raise ValueError(f"{name}: image_size must be (h, w), got {image_size}")
+    if len(feature_sizes) != len(strides) or not len(feature_sizes):
         raise ValueError(f"{name}: {len(feature_sizes)} feature_sizes for {len(strides)} strides")
-    for size, stride in zip(feature_sizes, strides):
-        if len(size) != 2 or min(size) < 1:
+    sizes = []
+    for size in feature_sizes:
+        if len(size) != 2 or min(int(v) for v in size) < 1:
             raise ValueError(f"{name}: feature_sizes entries must be (H, W) >= 1, got {tuple(size)}")
+        sizes.append((int(size[0]), int(size[1])))
+    plain_strides = [int(s) for s in strides]
+    for stride in plain_strides:
         if stride < 1 or math.log2(stride) % 1:
             raise ValueError(f"{name}: strides must be powers of two, got {stride}")
+    return (float(image_size[0]), float(image_size[1])), sizes, plain_strides
 
 
 def cell_grid(
@@ -52,7 +62,7 @@ def cell_grid(
 
 def padding_cells(grid: Tensor, cell_strides: Tensor, image_size: Sequence[int]) -> Tensor:
     """``[G]`` bool: cells beyond ``ceil(side/32)*32/s`` on either axis (the region the batch padding adds)."""
-    limit = torch.tensor([math.ceil(image_size[0] / 32.0) * 32.0, math.ceil(image_size[1] / 32.0) * 32.0])
+    limit = torch.tensor([math.ceil(float(image_size[0]) / 32.0) * 32.0, math.ceil(float(image_size[1]) / 32.0) * 32.0])
     limit = limit.to(grid)[None, :] / cell_strides[:, None]  # [G, 2]
     return ~(grid < limit).all(dim=1)
 
@@ -81,7 +91,7 @@ def assign_coarse_targets(
     ``-2`` in the padding region.
     """
     _check_boxes("assign_coarse_targets", gt_boxes, "gt_boxes")
-    _check_levels("assign_coarse_targets", feature_sizes, strides)
+    image_size, feature_sizes, strides = _levels("assign_coarse_targets", image_size, feature_sizes, strides)
     dtype = gt_boxes.dtype if gt_boxes.is_floating_point() else torch.float32
     boxes = gt_boxes.to(dtype)
     grid, cell_strides = cell_grid(feature_sizes, strides, dtype=dtype, device=boxes.device)
@@ -143,7 +153,7 @@ def assign_final_targets(
     """
     _check_boxes("assign_final_targets", coarse_boxes, "coarse_boxes")
     _check_boxes("assign_final_targets", gt_boxes, "gt_boxes")
-    _check_levels("assign_final_targets", feature_sizes, strides)
+    image_size, feature_sizes, strides = _levels("assign_final_targets", image_size, feature_sizes, strides)
     dtype = coarse_boxes.dtype if coarse_boxes.is_floating_point() else torch.float32
     grid, cell_strides = cell_grid(feature_sizes, strides, dtype=dtype, device=coarse_boxes.device)
     if coarse_boxes.shape[0] != grid.shape[0]:
