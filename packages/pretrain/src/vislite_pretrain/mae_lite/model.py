@@ -19,7 +19,6 @@ from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
-import timm
 import torch
 from timm.models import checkpoint_seq
 from timm.models.vision_transformer import Block
@@ -28,6 +27,7 @@ from torch.nn import functional as F
 
 import vislite_common  # noqa: F401  (registers the vislite backbones in timm)
 from vislite_common.backbones.interface import parameter_layer_ids
+from vislite_common.backbones.registry import create_backbone
 from vislite_pretrain.mae_keys import create_named
 from vislite_pretrain.mae_lite.masking import Masking, gather_tokens, make_masking
 from vislite_pretrain.mae_lite.pos_embed import sincos_pos_embed
@@ -240,8 +240,9 @@ class MaskedAutoencoderViT(nn.Module):
     # --------------------------------------------------------------------------------- optimiser helpers
     @torch.jit.ignore
     def no_weight_decay(self) -> set[str]:
-        """Names exempt from weight decay: class/mask tokens and both position tables (plus 1-D params, which
-        timm's parameter grouping exempts anyway)."""
+        """Names exempt from weight decay under ``decay_rule="names"``: class/mask tokens and both position tables
+        (plus 1-D params). The pre-training recipes use ``decay_rule="timm_0412"`` instead, which ignores this list
+        and decays the tokens, as MAE-Lite's timm 0.4.12 optimizer does."""
         encoder = {f"encoder.{name}" for name in self.encoder.no_weight_decay()}
         return encoder | {"mask_token", "decoder_pos_embed"}
 
@@ -361,7 +362,7 @@ def mae_encoder(
 ) -> nn.Module:
     """The headless encoder an MAE wraps: ``timm.create_model(encoder_name, num_classes=0, global_pool="token",
     fc_norm=False, img_size=img_size, ...)``."""
-    return timm.create_model(
+    return create_backbone(
         encoder_name,
         img_size=img_size,
         num_classes=0,
