@@ -11,10 +11,12 @@ index 20 (20 px, 0.20).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from vislite_tracking.eval.boxes import centers
-from vislite_tracking.eval.curves import Curves, EvaluationError, Thresholds, threshold_index
+from vislite_tracking.eval.curves import Curves, EvaluationError, LengthMismatchWarning, Thresholds, threshold_index
 
 THRESHOLDS = Thresholds(
     overlap=np.arange(0, 1.05, 0.05),
@@ -47,7 +49,14 @@ def sequence_curves(pred: np.ndarray, gt: np.ndarray, *, name: str, present: np.
     gt = np.asarray(gt, dtype=np.float64)
     if len(pred) < len(gt):
         raise EvaluationError(f"sequence {name!r}: {len(pred)} predicted boxes for {len(gt)} annotated frames")
-    pred = pred[: len(gt)]  # longer results are cut, as for LaSOT's monkey-17
+    if len(pred) > len(gt):  # longer results are cut, as for LaSOT's monkey-17 (silently in the toolkit)
+        warnings.warn(
+            f"sequence {name!r}: {len(pred)} predicted boxes for {len(gt)} frames; the last "
+            f"{len(pred) - len(gt)} are ignored",
+            LengthMismatchWarning,
+            stacklevel=2,
+        )
+    pred = pred[: len(gt)]
     n = len(gt)
     if present is not None:
         keep = np.asarray(present, dtype=bool)

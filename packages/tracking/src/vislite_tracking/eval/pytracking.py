@@ -65,8 +65,13 @@ class FrameErrors:
 
 def _fix_length(pred: np.ndarray, n: int, dataset: str, name: str) -> np.ndarray:
     """As the original: a longer prediction is cut to the ground truth; a shorter one is an error on LaSOT and
-    padded with zero boxes elsewhere (silently there, with a warning here)."""
+    padded with zero boxes elsewhere (silently there, with a warning here, both ways)."""
     if len(pred) > n:  # e.g. LaSOT monkey-17: some trackers report more frames than annotated
+        warnings.warn(
+            f"sequence {name!r}: {len(pred)} predicted boxes for {n} frames; the last {len(pred) - n} are ignored",
+            LengthMismatchWarning,
+            stacklevel=3,
+        )
         return pred[:n]
     if len(pred) < n:
         if dataset == "lasot":

@@ -36,10 +36,19 @@ def write_results(results_dir: str | os.PathLike, name: str, run: Run, *, intege
     return path
 
 
+def _read_text(path: Path, expected: str) -> str:
+    """UTF-8 text of a results file; a binary or non-UTF-8 file is a FormatError naming it."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        problem = f"is not a text file (byte {error.start}: {error.reason}); expected {expected}"
+        raise FormatError(path, problem) from None
+
+
 def read_result_boxes(path: Path) -> np.ndarray:
     """(N, 4) boxes of a result file (tab, comma or space separated); FormatError naming the line otherwise."""
     rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(_read_text(path, "one 'x y w h' line per frame").splitlines(), start=1):
         values = [v for v in _SEPARATORS.split(line.strip()) if v]
         if not values:
             continue
@@ -59,7 +68,7 @@ def read_result_boxes(path: Path) -> np.ndarray:
 
 def read_times(path: Path) -> np.ndarray:
     """All numbers of a timing file (one per frame; several comma-separated columns for repetitions)."""
-    values = [v for v in _SEPARATORS.split(path.read_text(encoding="utf-8")) if v]
+    values = [v for v in _SEPARATORS.split(_read_text(path, "seconds per frame, one number per line")) if v]
     try:
         return np.asarray([float(v) for v in values], dtype=np.float64)
     except ValueError:
