@@ -209,7 +209,7 @@ def test_mmdet_fcos_learns_on_the_embedded_world(tmp_path_factory: pytest.TempPa
     out = tmp_path_factory.mktemp("fcos_mmdet")
     overrides = [
         "model=test_fcos",
-        "+model.model.head=mmdet",
+        "model.model.head=mmdet",
         "trainer=cpu",
         "trainer.precision=32",
         "trainer.enable_progress_bar=false",

@@ -66,9 +66,15 @@ def test_exp_fusion_experiment(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "experiment", ["fcos_r50_fpn_1x_coco", "fcos_vit_tiny_1x_coco", "demo_detection"], ids=["r50", "vit", "demo"]
+    ("experiment", "head"),
+    [
+        ("fcos_r50_fpn_1x_coco", "mmdet"),  # torchvision's R-50 FCOS: test_recipes.py
+        ("fcos_vit_tiny_1x_coco", "torchvision"),
+        ("fcos_vit_tiny_1x_coco", "mmdet"),
+        ("demo_detection", "torchvision"),
+        ("demo_detection", "mmdet"),
+    ],
 )
-@pytest.mark.parametrize("head", ["torchvision", "mmdet"])
 def test_every_fcos_recipe_selects_either_head(experiment: str, head: str, tmp_path: Path) -> None:
     overrides = [f"experiment={experiment}", f"model.model.head={head}", f"paths.data_dir={tmp_path}"]
     if experiment == "fcos_r50_fpn_1x_coco":
