@@ -10,13 +10,27 @@ from pathlib import Path
 
 
 class CaptionBank:
-    """``image_id → [captions]`` from one or more COCO caption files; :meth:`sample` draws one per image."""
+    """``image_id → [captions]`` from one or more COCO caption files; :meth:`sample` draws one per image.
+
+    The files are read on first use (a data module may write them after the model is built).
+    """
 
     def __init__(self, files: str | os.PathLike | Sequence[str | os.PathLike], *, seed: int = 0) -> None:
         paths = [Path(files)] if isinstance(files, (str, os.PathLike)) else [Path(f) for f in files]
         self.sources = paths
-        self.captions: dict[int, list[str]] = {}
-        for path in paths:
+        self._captions: dict[int, list[str]] | None = None
+        self._rng = random.Random(seed)
+
+    @property
+    def captions(self) -> dict[int, list[str]]:
+        """The loaded ``image_id → [captions]`` map."""
+        if self._captions is None:
+            self._captions = self._load()
+        return self._captions
+
+    def _load(self) -> dict[int, list[str]]:
+        captions: dict[int, list[str]] = {}
+        for path in self.sources:
             if not path.is_file():
                 raise FileNotFoundError(f"caption file {path} not found")
             with open(path, encoding="utf-8") as handle:
@@ -26,8 +40,8 @@ class CaptionBank:
             for k, ann in enumerate(data["annotations"]):
                 if "image_id" not in ann or not isinstance(ann.get("caption"), str):
                     raise ValueError(f"{path}: annotations[{k}] needs 'image_id' and a string 'caption'")
-                self.captions.setdefault(int(ann["image_id"]), []).append(ann["caption"])
-        self._rng = random.Random(seed)
+                captions.setdefault(int(ann["image_id"]), []).append(ann["caption"])
+        return captions
 
     def sample(self, image_ids: Sequence[int]) -> list[str]:
         """One random caption per image id; an id without captions raises ``KeyError`` naming the files."""

@@ -37,14 +37,14 @@ class WorldSurrogateTeacher(VisionLanguageTeacher):
     :func:`fit_surrogate` (or load a state dict).
     """
 
-    def __init__(self, *, width: int = 64, input_size: int = 32) -> None:
+    def __init__(self, *, width: int = 64, input_size: int = 24) -> None:
         super().__init__()
         self.width, self.input_size = width, input_size
         self.encoder = nn.Sequential(
-            nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-            nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-            nn.Linear(64, width),
+            nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+            nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(inplace=True), nn.AdaptiveMaxPool2d(1), nn.Flatten(),
+            nn.Linear(32, width),
         )  # fmt: skip
 
     @staticmethod
@@ -80,7 +80,7 @@ def fit_surrogate(
     temperature: float = 10.0,
     seed: int = 0,
 ) -> list[float]:
-    """Fit the image encoder so that crops (n, 3, 224, 224) match the text of their class ``names[i]``.
+    """Fit the image encoder so that crops (n, 3, s, s) match the text of their class ``names[i]``.
 
     Cosine logits × ``temperature`` against the prompts of the distinct names, cross-entropy, Adam. Returns the
     per-step losses; leaves the teacher frozen in evaluation mode.
@@ -104,7 +104,7 @@ def fit_surrogate(
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     for p in teacher.parameters():
         p.requires_grad_(False)
     teacher.eval()
