@@ -29,8 +29,10 @@ def test_points_sit_at_half_stride_row_major_in_the_requested_dtype() -> None:
         247,
         70,
     ]
+    assert fcos_points([(1, 1)], (16, 32))[0].tolist() == [[8, 8]]  # fewer levels: the first strides
+    assert fcos_points([(1, 1)])[0].tolist() == [[4, 4]]
     with pytest.raises(ValueError, match="strides"):
-        fcos_points([(2, 2)], (8, 16))
+        fcos_points([(2, 2), (1, 1), (1, 1)], (8, 16))
 
 
 def _targets(sizes, boxes, labels, strides, **kwargs):
@@ -107,6 +109,15 @@ def test_smallest_exact_area_wins_and_ties_go_to_the_lowest_index() -> None:
     # areas 256.016 and 256 compare exactly: the second box wins though it comes later
     labels, _ = _targets([(2, 2)], [[0, 0, 16, 16.001], [0, 0, 16, 16]], [3, 1], (8,), **kwargs)
     assert labels[0].tolist() == [1, 1, 1, 1]
+
+
+def test_default_ranges_serve_fewer_levels() -> None:
+    labels, _ = fcos_targets(
+        [(2, 2)], [torch.tensor([[0.0, 0.0, 16.0, 16.0]])], [torch.tensor([0])], num_classes=1, strides=(8,)
+    )
+    assert labels[0].tolist() == [0, 0, 0, 0]  # level 0: stride 8, range (-1, 64)
+    with pytest.raises(ValueError, match="regress ranges"):
+        fcos_targets([(2, 2), (1, 1)], [torch.zeros(0, 4)], [torch.zeros(0)], num_classes=1, regress_ranges=((-1, 64),))
 
 
 def test_images_without_boxes_are_all_background() -> None:

@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from vislite_detection.fcos_mmdet.points import REGRESS_RANGES, STRIDES, fcos_points
-from vislite_detection.fcos_mmdet.targets import fcos_targets
 from vislite_detection.fcos_mmdet.precision import box_dtype, full_precision
+from vislite_detection.fcos_mmdet.targets import fcos_targets
 
 CLS_NORMALIZERS = ("num_pos+num_imgs", "num_pos")
 GIOU_EPS = 1e-6
@@ -58,10 +58,10 @@ def flatten_levels(maps: Sequence[Tensor], channels: int, dtype: torch.dtype) ->
 def _check_outputs(
     cls_scores: Sequence[Tensor], bbox_preds: Sequence[Tensor], centernesses: Sequence[Tensor], strides: Sequence[int]
 ) -> None:
-    if not len(cls_scores) == len(bbox_preds) == len(centernesses) == len(strides):
+    if not len(cls_scores) == len(bbox_preds) == len(centernesses) <= len(strides):
         raise ValueError(
-            f"need one map per stride {tuple(strides)}: got {len(cls_scores)} cls_scores, {len(bbox_preds)} "
-            f"bbox_preds, {len(centernesses)} centernesses"
+            f"need one map per level, at most one per stride {tuple(strides)}: got {len(cls_scores)} cls_scores, "
+            f"{len(bbox_preds)} bbox_preds, {len(centernesses)} centernesses"
         )
     for level, (cls, box, ctr) in enumerate(zip(cls_scores, bbox_preds, centernesses)):
         batch, _, height, width = cls.shape

@@ -18,9 +18,10 @@ REGRESS_RANGES: tuple[tuple[float, float], ...] = ((-1, 64), (64, 128), (128, 25
 
 
 def check_levels(feature_sizes: Sequence[Sequence[int]], strides: Sequence[int]) -> list[tuple[int, int]]:
-    """``feature_sizes`` as ``(H, W)`` integer pairs, one per stride; ValueError otherwise."""
-    if len(feature_sizes) != len(strides):
-        raise ValueError(f"got {len(feature_sizes)} feature sizes for {len(strides)} strides {tuple(strides)}")
+    """``feature_sizes`` as ``(H, W)`` integer pairs; level l has ``strides[l]`` (fewer levels than strides use the
+    first ones, as mmdetection's ``zip``); ValueError for more levels than strides or a malformed size."""
+    if len(feature_sizes) > len(strides):
+        raise ValueError(f"got {len(feature_sizes)} feature sizes but only {len(strides)} strides {tuple(strides)}")
     sizes = []
     for level, size in enumerate(feature_sizes):
         if len(size) != 2 or any(int(v) < 0 for v in size):
@@ -37,7 +38,8 @@ def fcos_points(
     device: torch.device | str | None = None,
 ) -> list[Tensor]:
     """One ``[H_l * W_l, 2]`` tensor of (x, y) per level: the point at row i, column j of a level of stride s is
-    (j * s + s // 2, i * s + s // 2), rows in order (row-major), as mmdetection 2.x's ``FCOSHead.get_points``."""
+    (j * s + s // 2, i * s + s // 2), rows in order (row-major), as mmdetection 2.x's ``FCOSHead.get_points``.
+    Level l uses ``strides[l]``."""
     points = []
     for (height, width), stride in zip(check_levels(feature_sizes, strides), strides):
         xs = torch.arange(width, device=device).to(dtype)

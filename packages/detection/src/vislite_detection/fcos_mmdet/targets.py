@@ -82,12 +82,14 @@ def fcos_targets(
     cut to the square of half-side ``center_sample_radius * stride`` around its centre) and lo <= max(l, t, r, b)
     <= hi for its level's regress range. Among matches the smallest area (compared exactly, no tolerance) wins,
     equal areas go to the lowest box index; an area of :data:`INF` or more counts as unmatched, as in mmdetection.
-    Unmatched points are background, with the distances to box 0 as (unused) targets. Boxes are x1 y1 x2 y2 in
+    Unmatched points are background, with the distances to box 0 as (unused) targets. Level l uses ``strides[l]``
+    and ``regress_ranges[l]`` (extra entries are ignored, as mmdetection's ``zip``). Boxes are x1 y1 x2 y2 in
     pixels; computed in the boxes' dtype (float64 stays float64, others in float32), never under autocast.
     """
     sizes = check_levels(feature_sizes, strides)
-    if len(regress_ranges) != len(strides):
-        raise ValueError(f"got {len(regress_ranges)} regress ranges for {len(strides)} strides")
+    if len(regress_ranges) < len(sizes):
+        raise ValueError(f"got {len(regress_ranges)} regress ranges for {len(sizes)} levels")
+    strides, regress_ranges = tuple(strides[: len(sizes)]), tuple(regress_ranges[: len(sizes)])
     _check_gt(gt_boxes, gt_labels, num_classes)
     if not gt_boxes:
         return torch.zeros((0, sum(h * w for h, w in sizes)), dtype=torch.int64), torch.zeros((0, 0, 4))

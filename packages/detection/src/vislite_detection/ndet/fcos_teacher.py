@@ -55,7 +55,7 @@ class FCOSBoxCorrector(FrozenTeacherMixin):
 
     @torch.no_grad()
     def predict(self, images: ImageList) -> list[tuple[Tensor, Tensor, Tensor]]:
-        """Per image: decoded boxes [P, 4], class probabilities [P, C], centerness [P] (float32 or float64).
+        """Per image: decoded boxes [P, 4], class probabilities [P, C], centerness [P], in float32.
 
         The network may run under an enclosing autocast; its outputs are decoded with autocast off. The columns
         of the class probabilities are the dataset's labels (an mmdet teacher's get a zero column 0).
