@@ -9,6 +9,7 @@ predictions and ground truth) are NaN and skipped by the means. Values are perce
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -47,6 +48,20 @@ def metrics_from_confusion(confusion: torch.Tensor) -> dict[str, torch.Tensor]:
         "IoU": 100 * iou,
         "Acc": 100 * acc,
     }
+
+
+class NoLabelledPixelsWarning(UserWarning):
+    """Every ground-truth pixel was ``ignore_index``: mIoU / mAcc / aAcc are undefined (NaN), not 0."""
+
+
+def warn_no_labelled_pixels(stage: str, ignore_index: int = IGNORE_INDEX) -> None:
+    """Warn that ``stage``'s mIoU is NaN because no label pixel belongs to a class."""
+    warnings.warn(
+        f"{stage}/mIoU is NaN: every label pixel of the {stage} set equals ignore_index {ignore_index}, so there "
+        f"is nothing to score; check the label maps (and reduce_zero_label for ADE20K-style labels)",
+        NoLabelledPixelsWarning,
+        stacklevel=2,
+    )
 
 
 class SegmentationMetric(Metric):
@@ -115,4 +130,6 @@ def miou(
             target = shift_zero_label(target, ignore_index)
         metric.update(_as_tensor(pred, "preds", i), target)
     out = metric.compute()
+    if not bool(torch.isfinite(out["mIoU"])):
+        warn_no_labelled_pixels("eval", ignore_index)
     return {k: (v.tolist() if v.ndim else float(v)) for k, v in out.items()}

@@ -6,7 +6,7 @@ import torch
 
 from vislite_common.lit.base_module import VisliteModule
 from vislite_common.lit.optim import OptimizerFactory
-from vislite_segmentation.eval.miou import SegmentationMetric
+from vislite_segmentation.eval.miou import SegmentationMetric, warn_no_labelled_pixels
 from vislite_segmentation.inference import Inferencer
 from vislite_segmentation.lit.schedule import WarmupPolySchedule
 from vislite_segmentation.models.heads.base import resize
@@ -68,9 +68,10 @@ class SegmentationModule(VisliteModule):
 
     def _log_metric(self, stage: str, metric: SegmentationMetric) -> None:
         values = metric.compute()
+        if not bool(torch.isfinite(values["mIoU"])):  # reported as NaN, never as a silent 0.0
+            warn_no_labelled_pixels(stage, metric.ignore_index)
         for name in ("mIoU", "aAcc", "mAcc"):
-            value = torch.nan_to_num(values[name].float(), nan=0.0)
-            self.log(f"{stage}/{name}", value, prog_bar=name == "mIoU", sync_dist=False)
+            self.log(f"{stage}/{name}", values[name].float(), prog_bar=name == "mIoU", sync_dist=False)
         metric.reset()
 
     def validation_step(self, batch: tuple[list[torch.Tensor], list[torch.Tensor]], batch_idx: int) -> None:
