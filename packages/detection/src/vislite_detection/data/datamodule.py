@@ -16,6 +16,7 @@ from vislite_detection.data.annotations import InvalidBoxes
 from vislite_detection.data.collate import collate_detection
 from vislite_detection.data.dataset import CocoDetection
 from vislite_detection.data.sampler import GroupedBatchSampler
+from vislite_detection.data.split_checks import check_splits
 from vislite_detection.data.transforms import eval_transforms, train_transforms
 
 COCO_TRAIN_SCALES = (640, 672, 704, 736, 768, 800)
@@ -36,6 +37,9 @@ class CocoDetectionDataModule(VisliteDataModule):
     The remaining keyword arguments
     are :class:`~vislite_common.data.datamodule.VisliteDataModule`'s.
     """
+
+    same_categories_across_splits = True
+    """Whether val / test must list the training file's categories (open-vocabulary subclasses set False)."""
 
     def __init__(
         self,
@@ -104,7 +108,10 @@ class CocoDetectionDataModule(VisliteDataModule):
     def build_datasets(self, stage: str | None) -> Mapping[str, Dataset]:
         wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",)}
         splits = wanted.get(stage or "", ("train", "val", "test"))
-        return {split: self.make_dataset(split) for split in splits if split not in self.datasets}
+        built = {split: self.make_dataset(split) for split in splits if split not in self.datasets}
+        # an empty training set, a category mismatch between splits: errors before any epoch
+        check_splits({**self.datasets, **built}, same_categories=self.same_categories_across_splits)
+        return built
 
     def _common_args(self) -> dict:
         workers = self.num_workers
