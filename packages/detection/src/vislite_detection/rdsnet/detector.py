@@ -62,6 +62,7 @@ class RDSNet(nn.Module):
         feat_channels: int | None = None,
         pixel_channels: int | None = None,
         norm_groups: int = 32,
+        rep_init_std: float = 0.01,
         strides: Sequence[int] = RDSNET_STRIDES,
         fg_iou_thresh: float = 0.5,
         bg_iou_thresh: float = 0.4,
@@ -100,9 +101,14 @@ class RDSNet(nn.Module):
             feat_channels=feat_channels or width,
             num_convs=num_convs,
             norm_groups=norm_groups,
+            rep_init_std=rep_init_std,
         )
         self.pixel_stream = PixelStream(
-            in_channels=width, conv_channels=pixel_channels or width, rep_channels=rep_channels, norm_groups=norm_groups
+            in_channels=width,
+            conv_channels=pixel_channels or width,
+            rep_channels=rep_channels,
+            norm_groups=norm_groups,
+            rep_init_std=rep_init_std,
         )
         self.matcher = Matcher(fg_iou_thresh, bg_iou_thresh, allow_low_quality_matches=True)
         self.box_coder = BoxCoder(weights=(1.0, 1.0, 1.0, 1.0))

@@ -39,6 +39,7 @@ class ObjectStream(nn.Module):
         num_convs: int = 4,
         norm_groups: int = 32,
         prior_prob: float = 0.01,
+        rep_init_std: float = 0.01,
     ) -> None:
         super().__init__()
         self.num_anchors = num_anchors
@@ -56,6 +57,7 @@ class ObjectStream(nn.Module):
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
         nn.init.constant_(self.cls_logits.bias, -math.log((1 - prior_prob) / prior_prob))
+        nn.init.normal_(self.obj_rep.weight, std=rep_init_std)
 
     def forward(self, features: list[Tensor]) -> dict[str, Tensor]:
         """Per-level maps -> ``cls_logits`` [B, A_total, K], ``bbox_regression`` [B, A_total, 4],
@@ -106,6 +108,7 @@ class PixelStream(nn.Module):
         conv_channels: int = 256,
         rep_channels: int = 32,
         norm_groups: int = 32,
+        rep_init_std: float = 0.01,
     ) -> None:
         super().__init__()
         self.num_levels = num_levels
@@ -122,7 +125,7 @@ class PixelStream(nn.Module):
                 nn.init.xavier_uniform_(module.weight)
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
-        nn.init.normal_(self.to_reps.weight, std=0.01)
+        nn.init.normal_(self.to_reps.weight, std=rep_init_std)
 
     def forward(self, features: list[Tensor]) -> Tensor:
         """``features`` P3, P4, ... (at least ``num_levels``) -> pixel representations [B, D, H/4, W/4]."""
