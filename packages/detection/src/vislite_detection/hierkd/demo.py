@@ -35,10 +35,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="vislite-det-hierkd-demo", description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("outputs/demo-hierkd"))
     parser.add_argument("--data-dir", type=Path, default=Path("data"))
-    parser.add_argument("--num-train", type=int, default=160)
-    parser.add_argument("--num-val", type=int, default=40)
-    parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--teacher-steps", type=int, default=300)
+    parser.add_argument("--num-train", type=int, default=96)
+    parser.add_argument("--num-val", type=int, default=32)
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--lr", type=float, default=0.02)
+    parser.add_argument("--teacher-steps", type=int, default=200)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
     args = parser.parse_args(argv)
@@ -58,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         start = time.time()
         losses: list[float] = []
         model = train_world_hierkd(
-            root, teacher, dist_instance=instance, dist_featuremap=featmap, epochs=args.epochs, log=losses
+            root, teacher, dist_instance=instance, dist_featuremap=featmap, epochs=args.epochs, lr=args.lr, log=losses
         )
         rows[name] = evaluate_world(model, root)
         print(f"{name}: loss {losses[0]:.3f} -> {losses[-1]:.3f}, {time.time() - start:.0f} s, {rows[name]}")
