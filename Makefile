@@ -12,7 +12,7 @@ STAMP := $(VENV)/.vislite-installed
 
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: setup demo demo-detection demo-pdnet demo-segmentation demo-tracking demo-dspnet study test test-fast lint bench standalone clean help
+.PHONY: setup demo demo-detection demo-pdnet demo-hierkd demo-segmentation demo-tracking demo-dspnet study test test-fast lint bench standalone clean help
 
 help:
 	@echo "make demo   - set up .venv and run the main job on the embedded data"
@@ -47,6 +47,9 @@ demo-detection: setup
 
 demo-pdnet: setup
 	$(BIN)/vislite-pdnet-demo --out outputs/demo-pdnet --data-dir data
+
+demo-hierkd: setup
+	$(BIN)/vislite-det-hierkd-demo --out outputs/demo-hierkd --data-dir data
 
 demo-segmentation: setup
 	$(BIN)/vislite-seg-demo --out outputs/demo-segmentation --data-dir data
