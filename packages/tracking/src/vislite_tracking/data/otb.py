@@ -56,6 +56,10 @@ def read_otb(seq_dir: str | os.PathLike, annotation: str = "groundtruth_rect.txt
     if end - start + 1 != len(boxes):
         raise FormatError(gt_path, f"has {len(boxes)} boxes but sequence {name!r} spans frames {start}..{end}")
     omit = INIT_OMIT.get(base, 0)
+    if not (seq_dir / "img").exists():  # an annotation-only copy: the paths the frames would have
+        frames = [seq_dir / "img" / f"{number:04d}.jpg" for number in range(start + omit, end + 1)]
+        boxes = boxes[omit:]
+        return Sequence(name=name, dataset="otb", frames=frames, boxes=boxes, visible=np.ones(len(frames), bool))
     images = _numbered_images(require_dir(seq_dir / "img", f"OTB frame folder of sequence {name!r}"))
     frames = []
     for number in range(start + omit, end + 1):

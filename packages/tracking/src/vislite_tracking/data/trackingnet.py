@@ -67,8 +67,11 @@ def read_trackingnet(chunk_dir: str | os.PathLike, name: str) -> Sequence:
     chunk_dir = Path(chunk_dir)
     anno = chunk_dir / "anno" / f"{name}.txt"
     boxes = read_boxes(anno, f"TrackingNet annotation of sequence {name!r}")
-    frame_dir = require_dir(chunk_dir / "frames" / name, f"TrackingNet frame folder of sequence {name!r}")
-    frames = zero_based_frames(frame_dir, name)
+    frame_dir = chunk_dir / "frames" / name
+    if not frame_dir.exists() and len(boxes) > 1:  # an annotation-only copy: one frame per box, numbered from 0
+        frames = [frame_dir / f"{number}.jpg" for number in range(len(boxes))]
+    else:
+        frames = zero_based_frames(require_dir(frame_dir, f"TrackingNet frame folder of sequence {name!r}"), name)
     if chunk_dir.name == "TEST" and len(boxes) == 1:
         boxes = np.concatenate([boxes, np.full((len(frames) - 1, 4), np.nan)])  # [N, 4], withheld after frame 1
     check_length(anno, boxes, len(frames), "boxes")

@@ -64,6 +64,11 @@ def _sequence_curves(runs: list[Run], seq: Sequence, dataset: str, convention: s
 def _frame_size(seq: Sequence) -> tuple[int, int]:
     if seq.frame_size is not None:
         return seq.frame_size
+    if not seq.frames[0].is_file():
+        raise FileNotFoundError(
+            f"{seq.frames[0]}: sequence {seq.name!r} has neither its frames nor a meta_info.ini with a resolution; "
+            f"GOT-10k's scores need the frame size (keep meta_info.ini with annotation-only copies)"
+        )
     with Image.open(seq.frames[0]) as image:
         return image.size
 

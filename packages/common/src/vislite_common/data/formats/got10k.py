@@ -9,7 +9,7 @@ from typing import NamedTuple
 import numpy as np
 
 from vislite_common.data.formats.errors import FormatError, require_dir
-from vislite_common.data.formats.lasot import numbered_frames
+from vislite_common.data.formats.lasot import expected_frames, numbered_frames
 from vislite_common.data.formats.text import check_length, read_boxes, read_labels
 
 
@@ -26,12 +26,15 @@ def read_got10k_sequence(seq_dir: str | os.PathLike) -> Got10kSequence:
     """Read one GOT-10k sequence folder (frames, ``groundtruth.txt``, ``absence.label``, ``cover.label``).
 
     Raises FileNotFoundError for a missing file or folder and FormatError for malformed content or a frame /
-    box / label count mismatch.
+    box / label count mismatch. Without frames (an annotation-only copy) the frame paths are those the frames
+    would have, one per box.
     """
     seq_dir = require_dir(Path(seq_dir), "GOT-10k sequence folder")
-    frames = numbered_frames(seq_dir)
     gt_path = seq_dir / "groundtruth.txt"
     boxes = read_boxes(gt_path)
+    has_frames = any(p.suffix.lower() == ".jpg" and p.stem.isdigit() for p in seq_dir.iterdir())
+    # An annotation-only copy (no frames, as the got10k toolkit scores it): one frame per box.
+    frames = numbered_frames(seq_dir) if has_frames else expected_frames(seq_dir, len(boxes))
     check_length(gt_path, boxes, len(frames), "boxes")
     absence = read_labels(seq_dir / "absence.label", range(2), "absence.label (one 0/1 per line)")
     check_length(seq_dir / "absence.label", absence, len(frames), "labels")

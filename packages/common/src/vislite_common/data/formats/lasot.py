@@ -38,16 +38,24 @@ def numbered_frames(folder: Path, suffix: str = ".jpg") -> list[Path]:
     return frames
 
 
+def expected_frames(folder: Path, count: int, suffix: str = ".jpg", digits: int = 8) -> list[Path]:
+    """The paths ``00000001.jpg .. <count>`` frames would have in ``folder`` (annotation-only copies)."""
+    return [folder / f"{number:0{digits}d}{suffix}" for number in range(1, count + 1)]
+
+
 def read_lasot_sequence(seq_dir: str | os.PathLike) -> LasotSequence:
     """Read one LaSOT sequence folder (``img/``, ``groundtruth.txt``, ``full_occlusion.txt``, ``out_of_view.txt``).
 
     Raises FileNotFoundError for a missing file or folder and FormatError for malformed content or a frame /
-    box / flag count mismatch.
+    box / flag count mismatch. Without ``img/`` (an annotation-only copy) the frame paths are those the frames
+    would have, one per box (enough to score results; reading such a frame raises FileNotFoundError naming it).
     """
     seq_dir = require_dir(Path(seq_dir), "LaSOT sequence folder")
-    frames = numbered_frames(require_dir(seq_dir / "img", "LaSOT frame folder 'img'"))
     gt_path = seq_dir / "groundtruth.txt"
     boxes = read_boxes(gt_path)
+    img_dir = seq_dir / "img"
+    # An annotation-only copy (no img/, as pytracking and the got10k toolkit score it): one frame per box.
+    frames = numbered_frames(img_dir) if img_dir.exists() else expected_frames(img_dir, len(boxes))
     check_length(gt_path, boxes, len(frames), "boxes")
     flags = []
     for name in ("full_occlusion.txt", "out_of_view.txt"):
