@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from vislite_common.lit.base_module import VisliteModule
 from vislite_common.lit.optim import OptimizerFactory
 from vislite_detection.eval import CocoEvaluator
+from vislite_detection.eval.coco_evaluator import IouType
 from vislite_detection.lit.optim import DetectionSGD
 from vislite_detection.lit.schedule import WarmupMultiStepSchedule
 from vislite_detection.ndet.transform import with_box_correction
@@ -33,7 +34,9 @@ class DetectionModule(VisliteModule):
     Logs ``train/loss`` and each loss term (``train/classification``, ...), with box correction also
     ``train/iou_noisy`` and ``train/iou_corrected`` (mean IoU to the clean boxes, when the data carries them);
     validation and test log COCO's 12 box statistics as ``val/AP``, ``val/AP50``, ... (faster-coco-eval, on the
-    data module's ``val`` / ``test`` ground truth). The test stage also writes ``test_results.json`` (COCO result
+    data module's ``val`` / ``test`` ground truth), and, for detectors that return ``masks`` (e.g. RDSNet), the
+    mask statistics as ``val/segm_AP``, ... (``test_segm_results.json`` beside the box results). The test stage
+    also writes ``test_results.json`` (COCO result
     format) and ``num_visualisations`` PNGs of detections into ``output_dir`` (default: the trainer's root).
 
     With a ``corrector`` (e.g. :class:`~vislite_detection.ndet.FCOSBoxCorrector` holding a frozen teacher) the
@@ -80,19 +83,21 @@ class DetectionModule(VisliteModule):
         return loss
 
     # ----------------------------------------------------------------------------------------------- evaluation
-    def _evaluator(self, stage: str) -> CocoEvaluator:
+    def _evaluator(self, stage: str, iou_type: IouType = "bbox") -> CocoEvaluator:
         datamodule = self.trainer.datamodule
         datasets = getattr(datamodule, "datasets", {})
         if stage not in datasets or not hasattr(datasets[stage], "coco"):
             raise RuntimeError(f"evaluation needs the data module's {stage!r} COCO dataset (datasets[{stage!r}].coco)")
         dataset = datasets[stage]
-        return CocoEvaluator(dataset.coco, label_to_category_id=dataset.label_to_category_id)
+        return CocoEvaluator(dataset.coco, iou_type=iou_type, label_to_category_id=dataset.label_to_category_id)
 
     def on_validation_epoch_start(self) -> None:
         self.evaluators["val"] = self._evaluator("val")
+        self.evaluators.pop("val_segm", None)
 
     def on_test_epoch_start(self) -> None:
         self.evaluators["test"] = self._evaluator("test")
+        self.evaluators.pop("test_segm", None)
         self._drawn = 0
 
     def _predict(self, batch: Batch, stage: str) -> list[dict[str, Tensor]]:
@@ -110,12 +115,31 @@ class DetectionModule(VisliteModule):
                 for image, target, out in zip(images, targets, outputs)
             ]
         )
+        if outputs and all("masks" in out for out in outputs):  # instance masks: segm evaluation beside bbox
+            if f"{stage}_segm" not in self.evaluators:
+                self.evaluators[f"{stage}_segm"] = self._evaluator(stage, "segm")
+            self.evaluators[f"{stage}_segm"].update(
+                [
+                    {
+                        "image_id": int(target["image_id"]),
+                        "boxes": out["boxes"].float().cpu(),
+                        "scores": out["scores"].float().cpu(),
+                        "labels": out["labels"].cpu(),
+                        "masks": out["masks"].cpu(),
+                        "image_size": tuple(image.shape[-2:]),
+                    }
+                    for image, target, out in zip(images, targets, outputs)
+                ]
+            )
         return outputs
 
     def _log_stats(self, stage: str) -> dict[str, float]:
         stats = self.evaluators[stage].compute()
         for name, value in stats.items():
             self.log(f"{stage}/{name}", value, prog_bar=name in ("AP", "AP50"), sync_dist=False)
+        if f"{stage}_segm" in self.evaluators:  # mask statistics as {stage}/segm_AP, ...
+            for name, value in self.evaluators[f"{stage}_segm"].compute().items():
+                self.log(f"{stage}/segm_{name}", value, prog_bar=name == "AP", sync_dist=False)
         return stats
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
@@ -133,6 +157,8 @@ class DetectionModule(VisliteModule):
         self._log_stats("test")
         if self.trainer.is_global_zero:
             self.evaluators["test"].write_results(self.results_dir() / "test_results.json")
+            if "test_segm" in self.evaluators:
+                self.evaluators["test_segm"].write_results(self.results_dir() / "test_segm_results.json")
 
     # ------------------------------------------------------------------------------------------------- outputs
     def results_dir(self) -> Path:
@@ -154,5 +180,6 @@ class DetectionModule(VisliteModule):
                 self.results_dir() / "visualisations" / f"{int(target['image_id']):012d}.png",
                 gt_boxes=plain(target["boxes"]),
                 score_thr=self.visualisation_score_thr,
+                masks=out.get("masks"),
             )
             self._drawn += 1

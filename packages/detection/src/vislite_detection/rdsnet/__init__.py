@@ -1,5 +1,6 @@
 """RDSNet: reciprocal object detection and instance segmentation (AAAI 2020)."""
 
+import vislite_detection.models  # noqa: F401  (the detector registry first: it imports this package's models)
 from vislite_detection.rdsnet.assemble import assemble_masks
 from vislite_detection.rdsnet.correlation import correlate
 from vislite_detection.rdsnet.crop import crop_window, sanitize_coordinates
