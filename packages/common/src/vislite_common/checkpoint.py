@@ -103,6 +103,20 @@ def _unpickling_detail(error: BaseException) -> str:
     return f" ({named[0]})" if named else ""
 
 
+def _names_a_refused_object(error: BaseException) -> bool:
+    """Whether torch's weights-only error is a refusal of a pickled global (not a damaged stream)."""
+    text = str(error)
+    return any(key in text for key in ("Unsupported global", "GLOBAL", "Can only create new object",
+                                       "Trying to call reduce", "Unsupported class"))
+
+
+def _last_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    after = [lines[i + 1] for i, line in enumerate(lines[:-1]) if line.endswith("WeightsUnpickler error:")]
+    named = after or [line for line in lines if "invalid load key" in line or "Unsupported operand" in line]
+    return (named or lines or [type(error).__name__])[0][:200]
+
+
 def safe_load(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
     """Load a checkpoint with ``torch.load(..., weights_only=True)``: tensors, plain containers and the explicit
     allowlist of :mod:`vislite_common.checkpoint_allowlist` only.
@@ -125,16 +139,25 @@ def safe_load(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
         raise FileNotFoundError(f"checkpoint file {path} {what}")
     if path.suffix == ".safetensors":
         return _load_safetensors(path, map_location)
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path} is empty (0 bytes): not a checkpoint (an interrupted copy or write?)")
     try:
         with allowlisted():
             return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
+        if not _names_a_refused_object(error):
+            first = _last_line(error)
+            raise CheckpointError(f"{path} is not a readable torch checkpoint (corrupt, or not made by torch.save): "
+                                  f"{first}") from error
         raise CheckpointError(
             f"refused to load {path}: it contains arbitrary Python objects{_unpickling_detail(error)}, and "
             f"unpickling them would run code from the file. If you trust its source, load it once with "
             f"torch.load(path, weights_only=False) and re-save only the weights as a plain state dict, e.g. "
             f"torch.save(checkpoint['state_dict'], 'weights.pth') or torch.save(model.state_dict(), 'weights.pth')."
         ) from error
+    except (EOFError, ValueError, OSError) as error:
+        problem = f"is not a readable torch checkpoint (truncated or corrupt?): {error!r}"
+        raise CheckpointError(f"{path} {problem}") from error
     except RuntimeError as error:  # the zip container is damaged (truncated copy, interrupted non-atomic save)
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise CheckpointError(f"{path} is not a readable torch checkpoint (truncated or corrupt?): {first}") from error
