@@ -3,6 +3,7 @@
 from vislite_common.backbones.attention import CapturableAttention, LogitsHook, capture_attention_logits
 from vislite_common.backbones.hiera import CapturableMaskUnitAttention, Hiera
 from vislite_common.backbones.interface import num_layer_ids, parameter_layer_ids
+from vislite_common.backbones.manifest import ManifestError, read_manifest, write_backbone
 from vislite_common.backbones.registry import create_backbone, list_backbones
 from vislite_common.backbones.resnet import ResNet, load_torchvision_state_dict
 from vislite_common.backbones.slimmable import create_slimmable_backbone, list_slimmable_backbones, slim
@@ -15,6 +16,7 @@ __all__ = [
     "CapturableMaskUnitAttention",
     "Hiera",
     "LogitsHook",
+    "ManifestError",
     "MobileNetV2",
     "ResNet",
     "SlimmableMobileNetV2",
@@ -29,5 +31,7 @@ __all__ = [
     "load_torchvision_state_dict",
     "num_layer_ids",
     "parameter_layer_ids",
+    "read_manifest",
     "slim",
+    "write_backbone",
 ]

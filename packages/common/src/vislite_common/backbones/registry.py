@@ -10,6 +10,8 @@ from typing import Any
 import timm
 from torch import nn
 
+from vislite_common.backbones.manifest import SPEC_ATTR, is_manifest, read_manifest
+
 log = logging.getLogger(__name__)
 
 
@@ -18,10 +20,18 @@ def list_backbones() -> list[str]:
     return sorted(timm.list_models("vislite_*") + timm.list_models("test_vislite_*"))
 
 
-def create_backbone(name: str, *, pretrained: str | os.PathLike | None = None, **kwargs: Any) -> nn.Module:
+def create_backbone(
+    name: str | None = None, *, pretrained: str | os.PathLike | None = None, **kwargs: Any
+) -> nn.Module:
     """Build backbone ``name`` through timm's registry; ``None`` keyword arguments are dropped.
 
-    ``pretrained`` is a local weights file: a plain, ``module.``-wrapped, Lightning (``state_dict``) or
+    ``pretrained`` may be a backbone manifest (``backbone.json``, or the folder holding it, as every pre-training
+    run and ``vislite-export-backbone`` write): its network is rebuilt from the manifest's ``name`` and ``kwargs``
+    (keyword arguments given here override them; ``name`` may be left out, and must agree when given) and its
+    ``backbone.safetensors`` loaded. The built model records how it was made (``model.vislite_spec``), which
+    :func:`~vislite_common.backbones.manifest.write_backbone` reads when exporting it.
+
+    Otherwise ``pretrained`` is a local weights file: a plain, ``module.``-wrapped, Lightning (``state_dict``) or
     MAE/DeiT-style (``model``) state dict. Position embeddings are resized to the model's grid; a classifier
     whose size differs from the model's (a new ``num_classes``) is left freshly initialised. Every other key
     must match. Nothing is ever downloaded. The same file also loads through timm directly:
@@ -40,12 +50,20 @@ def create_backbone(name: str, *, pretrained: str | os.PathLike | None = None, *
     )
 
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    path = None if pretrained is None else Path(pretrained)
+    if path is not None and is_manifest(path):
+        manifest = read_manifest(path)
+        if name is not None and name != manifest["name"]:
+            raise ValueError(f"{manifest['manifest']} describes a {manifest['name']!r}, not the requested {name!r}")
+        name, kwargs, path = manifest["name"], {**manifest["kwargs"], **kwargs}, Path(manifest["weights"])
+    if name is None:
+        raise ValueError("create_backbone needs a backbone name, or pretrained=<backbone.json> to read it from")
     if not timm.is_model(name):
         raise ValueError(f"unknown backbone {name!r}; vislite registers: {', '.join(list_backbones())}")
-    path = None if pretrained is None else Path(pretrained)
     if path is not None and not path.is_file():
         raise FileNotFoundError(f"pretrained weights file {path} does not exist")
     model = timm.create_model(name, pretrained=False, **kwargs)
+    setattr(model, SPEC_ATTR, {"name": name, "kwargs": dict(kwargs)})
     if path is None:
         return model
     classifier = model.pretrained_cfg.get("classifier", "head")

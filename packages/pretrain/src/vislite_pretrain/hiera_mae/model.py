@@ -24,7 +24,6 @@ from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
-import timm
 import torch
 from timm.layers import to_2tuple
 from timm.models.hiera import Hiera as TimmHiera
@@ -34,6 +33,7 @@ from torch import nn
 import vislite_common  # noqa: F401  (registers the vislite backbones in timm)
 from vislite_common.backbones.hiera import Hiera
 from vislite_common.backbones.interface import parameter_layer_ids
+from vislite_common.backbones.registry import create_backbone
 from vislite_pretrain.mae_keys import create_named
 from vislite_pretrain.mae_lite.masking import make_masking
 from vislite_pretrain.mae_lite.model import masked_mse
@@ -333,7 +333,7 @@ def build_hiera_mae(
     """Hiera MAE over a registered vislite Hiera (``timm.create_model(encoder_name, num_classes=0, q_pool=2,
     img_size=img_size, ...)``; further keyword arguments go to it), or over a given ``encoder``."""
     if encoder is None:
-        encoder = timm.create_model(
+        encoder = create_backbone(
             encoder_name,
             num_classes=0,
             img_size=to_2tuple(img_size),

@@ -24,7 +24,11 @@ class HieraMAEPretrainModule(MaskUnitNoise, MAEPretrainModule):
     """Trains a :class:`~vislite_pretrain.hiera_mae.model.HieraMAE` (``model(images, mask_ratio, noise) ->
     (loss, pred, mask)``); logs ``{stage}/loss``."""
 
+    backbone_method = "hiera_mae"
+
 
 class HieraDistillPretrainModule(MaskUnitNoise, DistillPretrainModule):
     """Trains a :class:`~vislite_pretrain.hiera_mae.distill.HieraMAEDistill`; logs ``{stage}/loss``,
     ``{stage}/recon`` and ``{stage}/distill``. The teacher's parameters never require gradients."""
+
+    backbone_method = "hiera_mae_distill"

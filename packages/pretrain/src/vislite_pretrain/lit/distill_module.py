@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import torch
+import copy
 
+import torch
+from torch import nn
+
+from vislite_common.backbones.encoder_weights import probe_block_index
+from vislite_common.backbones.manifest import SPEC_ATTR
 from vislite_pretrain.distill.model import DistilledMAE, DistillOutput
 from vislite_pretrain.lit.mae_module import MAEPretrainModule, _images
 
@@ -17,6 +22,30 @@ class DistillPretrainModule(MAEPretrainModule):
     """
 
     model: DistilledMAE
+
+    @property
+    def backbone_method(self) -> str:
+        """``d2mae`` for a student with an attention-probe block, else ``dmae`` (``backbone.json``'s source)."""
+        model = getattr(self.model, "_orig_mod", self.model)
+        encoder = getattr(model, "student", model).encoder
+        return "dmae" if probe_block_index(encoder.state_dict()) is None else "d2mae"
+
+    def backbone_to_export(self) -> nn.Module:
+        """The student's encoder; a D²-MAE student loses its attention-probe block, whose ``norm1`` (trained on the
+        last kept block's output) becomes the final norm, as :func:`~vislite_pretrain.distill.export.
+        export_student_encoder` writes it."""
+        model = getattr(self.model, "_orig_mod", self.model)
+        encoder = getattr(model, "student", model).encoder
+        probe = probe_block_index(encoder.state_dict())
+        if probe is None:
+            return encoder
+        kept = copy.deepcopy(encoder)
+        kept.norm = kept.blocks[probe].norm1
+        kept.blocks = kept.blocks[:probe]
+        spec = getattr(encoder, SPEC_ATTR, None)
+        if spec is not None:
+            setattr(kept, SPEC_ATTR, {"name": spec["name"], "kwargs": {**spec["kwargs"], "depth": probe}})
+        return kept
 
     def forward(self, images: torch.Tensor, noise: torch.Tensor | None = None) -> DistillOutput:
         return self.model(images, mask_ratio=self.mask_ratio, noise=noise)

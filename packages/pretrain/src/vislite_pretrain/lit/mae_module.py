@@ -45,6 +45,13 @@ class MAEPretrainModule(VisliteModule):
         self.val_seed = val_seed
         self.attention_impl = attention_impl
 
+    backbone_method = "mae_lite"
+    """The ``source.method`` of the backbone this module exports (``backbone.json``)."""
+
+    def backbone_to_export(self) -> nn.Module:
+        """The encoder downstream tasks start from (written as ``backbone.safetensors`` at the end of fit)."""
+        return getattr(self.model, "_orig_mod", self.model).encoder
+
     def on_fit_start(self) -> None:
         precision = str(self.trainer.precision) if self._trainer is not None else "32"
         set_attention_impl(self.model, self.attention_impl, device=self.device.type, precision=precision)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from torch import nn
 
 from vislite_common.lit.base_module import VisliteModule
 from vislite_common.lit.optim import OptimizerFactory
@@ -49,6 +50,13 @@ class MoCoV3Module(VisliteModule):
         self.save_hyperparameters(ignore=["model", "optimizer", "scheduler"])
         self.base_momentum = base_momentum
         self.momentum_cosine = momentum_cosine
+
+    backbone_method = "mocov3"
+    """The ``source.method`` of the backbone this module exports (``backbone.json``)."""
+
+    def backbone_to_export(self) -> nn.Module:
+        """The base (query) encoder, as MoCo-v3's fine-tuning takes it; the momentum twin is left out."""
+        return self.moco.base_encoder
 
     @property
     def moco(self) -> MoCoV3:

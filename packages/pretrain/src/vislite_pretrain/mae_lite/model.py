@@ -19,7 +19,6 @@ from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
-import timm
 import torch
 from timm.models import checkpoint_seq
 from timm.models.vision_transformer import Block
@@ -28,6 +27,7 @@ from torch.nn import functional as F
 
 import vislite_common  # noqa: F401  (registers the vislite backbones in timm)
 from vislite_common.backbones.interface import parameter_layer_ids
+from vislite_common.backbones.registry import create_backbone
 from vislite_pretrain.mae_keys import create_named
 from vislite_pretrain.mae_lite.masking import Masking, gather_tokens, make_masking
 from vislite_pretrain.mae_lite.pos_embed import sincos_pos_embed
@@ -362,7 +362,7 @@ def mae_encoder(
 ) -> nn.Module:
     """The headless encoder an MAE wraps: ``timm.create_model(encoder_name, num_classes=0, global_pool="token",
     fc_norm=False, img_size=img_size, ...)``."""
-    return timm.create_model(
+    return create_backbone(
         encoder_name,
         img_size=img_size,
         num_classes=0,

@@ -19,11 +19,11 @@ import math
 from typing import Any
 
 import numpy as np
-import timm
 import torch
 from torch import nn
 
 import vislite_common  # noqa: F401  (registers the vislite backbones in timm)
+from vislite_common.backbones.registry import create_backbone
 from vislite_pretrain.mae_lite.pos_embed import sincos_1d
 
 
@@ -73,7 +73,7 @@ def build_moco_vit(
 ) -> nn.Module:
     """A headless vislite ViT (class-token output, final ``norm``) with MoCo-v3's initialisation; ``model_kwargs``
     go to ``timm.create_model`` (e.g. ``patch_size``, ``embed_dim`` of a test variant)."""
-    encoder = timm.create_model(
+    encoder = create_backbone(
         name, num_classes=0, img_size=img_size, global_pool="token", fc_norm=False, **model_kwargs
     )
     return init_moco_vit(encoder, stop_grad_conv1=stop_grad_conv1)
