@@ -11,6 +11,7 @@ import pytest
 import torch
 from torchvision.models import resnet50
 from torchvision.models.detection.image_list import ImageList
+from torchvision.models.resnet import Bottleneck, ResNet
 
 from vislite_common.checkpoint import CheckpointError
 from vislite_common.data.world import make_coco
@@ -125,17 +126,14 @@ def _caffe2_names(state: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
     return {k: v.numpy() for k, v in out.items()}
 
 
-@pytest.fixture(scope="module")
-def caffe_state() -> dict[str, torch.Tensor]:
-    torch.manual_seed(0)
-    return resnet50(weights=None).state_dict()
+def _small_bottleneck_resnet() -> ResNet:
+    """A ResNet with ResNet-50's layout of names (bottlenecks, downsample branches) but one block per stage."""
+    return ResNet(Bottleneck, [1, 1, 1, 1], width_per_group=8)
 
 
-@pytest.mark.parametrize("layout", ["caffe2_pkl", "detectron2_pkl", "mmdet_pth"])
-def test_caffe_resnet50_loads_from_detectron2_and_mmdet_files(
-    layout: str, caffe_state: dict[str, torch.Tensor], tmp_path: Path
-) -> None:
-    arrays = _caffe2_names(caffe_state)
+def _write(layout: str, state: dict[str, torch.Tensor], tmp_path: Path) -> Path:
+    """``state`` (torchvision names) written as a detectron2 Caffe2 / detectron2-named pickle or an mmdet file."""
+    arrays = _caffe2_names(state)
     if layout == "caffe2_pkl":
         path = tmp_path / "R-50.pkl"
         path.write_bytes(pickle.dumps({"model": arrays, "__author__": "MSRA"}))
@@ -157,16 +155,32 @@ def test_caffe_resnet50_loads_from_detectron2_and_mmdet_files(
         path.write_bytes(pickle.dumps({"model": renamed}))
     else:
         path = tmp_path / "resnet50_caffe.pth"
-        torch.save({"state_dict": {k: v for k, v in caffe_state.items() if not k.startswith("fc.")}}, path)
-    backbone = resnet50_fpn(weights_backbone=path, style="caffe")
-    body = backbone.body
-    assert torch.equal(body.layer3[0].conv2.weight, caffe_state["layer3.0.conv2.weight"])
-    assert torch.equal(body.layer2[0].downsample[1].weight, caffe_state["layer2.0.downsample.1.weight"])
-    assert torch.equal(body.bn1.bias, caffe_state["bn1.bias"])
+        torch.save({"state_dict": {k: v for k, v in state.items() if not k.startswith("fc.")}}, path)
+    return path
+
+
+@pytest.mark.parametrize("layout", ["caffe2_pkl", "detectron2_pkl", "mmdet_pth"])
+def test_caffe_resnet_files_load_under_torchvision_names(layout: str, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    state = _small_bottleneck_resnet().state_dict()
+    model = load_caffe_resnet_weights(_small_bottleneck_resnet(), _write(layout, state, tmp_path))
+    loaded = model.state_dict()
+    for key in ("conv1.weight", "bn1.bias", "layer3.0.conv2.weight", "layer2.0.downsample.1.weight"):
+        assert torch.equal(loaded[key], state[key]), key
     if layout != "mmdet_pth":  # Caffe batch norm: scale and shift only
-        assert float(body.layer1[0].bn1.running_var.sum()) == 64.0 and float(body.bn1.running_mean.abs().sum()) == 0
+        assert float(loaded["layer1.0.bn1.running_var"].sum()) == 8.0
+        assert float(loaded["bn1.running_mean"].abs().sum()) == 0
+
+
+def test_caffe_resnet50_fpn_from_a_detectron2_file(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    state = resnet50(weights=None).state_dict()
+    backbone = resnet50_fpn(weights_backbone=_write("caffe2_pkl", state, tmp_path), style="caffe")
+    body = backbone.body
+    assert torch.equal(body.layer4[2].conv3.weight, state["layer4.2.conv3.weight"])
     for stage in (body.layer2, body.layer3, body.layer4):
         assert stage[0].conv1.stride == (2, 2) and stage[0].conv2.stride == (1, 1)
+    assert not body.layer1[0].conv1.weight.requires_grad and body.layer4[0].conv1.weight.requires_grad
     out = backbone(torch.randn(1, 3, 64, 64))
     assert [tuple(v.shape[-2:]) for v in out.values()] == [(8, 8), (4, 4), (2, 2), (1, 1), (1, 1)]
 
@@ -230,7 +244,8 @@ def test_mmdet_fcos_learns_on_the_embedded_world(tmp_path_factory: pytest.TempPa
     with open(out / "csv" / "metrics.csv", newline="") as handle:
         losses = [float(r["train/loss_epoch"]) for r in csv.DictReader(handle) if r.get("train/loss_epoch")]
     assert len(losses) == 8 and losses[-1] < 0.8 * losses[0], losses
-    assert metrics["val/AP"] > 0.02, metrics["val/AP"]  # the prior-box detector scores 0 on this world
+    # the prior-box detector scores 0 on this world; measured: AP 0.029, AP50 0.079
+    assert metrics["val/AP"] > 0.02 and metrics["val/AP50"] > 0.04, metrics
 
 
 def test_an_exact_mmdet_teacher_pulls_noisy_boxes_straight_towards_the_clean_ones() -> None:

@@ -12,7 +12,7 @@ from torchvision.ops import FrozenBatchNorm2d
 from vislite_detection.models import create_detector
 from vislite_detection.models.faster_rcnn import faster_rcnn_resnet50_fpn
 from vislite_detection.models.mmcv_roi_align import MMCVMultiScaleRoIAlign, map_roi_levels
-from vislite_detection.models.resnet_fpn import EvalBatchNorm2d
+from vislite_detection.models.resnet_fpn import EvalBatchNorm2d, resnet50_fpn
 from vislite_detection.ndet import FasterRCNNBoxCorrector
 
 
@@ -55,7 +55,7 @@ def test_norm_eval_trains_batch_norm_affine_in_the_trainable_stages(tmp_path: Pa
     body = faster_rcnn_resnet50_fpn(weights_backbone=path, norm_eval=True).train().backbone.body
     assert isinstance(body.layer4[0].bn1, EvalBatchNorm2d) and not body.layer4[0].bn1.training
     assert body.layer4[0].bn1.weight.requires_grad and not body.layer1[0].bn1.weight.requires_grad
-    frozen = faster_rcnn_resnet50_fpn(weights_backbone=path).backbone.body
+    frozen = resnet50_fpn(weights_backbone=path).body
     assert isinstance(frozen.layer4[0].bn1, FrozenBatchNorm2d)
 
 
