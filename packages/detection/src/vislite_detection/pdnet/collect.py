@@ -5,7 +5,7 @@ Point ``i`` of an output cell reads channels ``i*C ... i*C+C-1`` of ``input`` at
 (``grid_sample(bilinear, padding_mode='zeros', align_corners=True)``), and, as in the reference CUDA kernels,
 it is exactly 0 with zero gradient whenever ``y <= -1``, ``y >= H``, ``x <= -1`` or ``x >= W`` (strict bounds).
 
-The four corners are gathered from a one-cell zero-padded copy of the map, so a 1x1 map (P7 of small images)
+The four corners are read from a one-cell zero-padded copy of the map, so a 1x1 map (P7 of small images)
 needs no coordinate normalisation (``grid_sample``'s ``2x/(W-1) - 1`` divides by zero there), and ``floor`` of an
 integer location is exact: the location gradient is the one-sided derivative towards ``floor + 1``, as the CUDA
 kernels compute it. All points, cells and images are processed at once (no Python loop over points).
@@ -41,11 +41,15 @@ def _check(name: str, input: Tensor, location: Tensor, point_num: int) -> int:
 
 
 def sample_points(input: Tensor, location: Tensor, point_num: int) -> Tensor:
-    """Bilinear samples of each point's own channel group: ``[B,P*C,H,W]``, ``[B,2P,Ho,Wo]`` -> ``[B,P,C,Ho*Wo]``."""
+    """Bilinear samples of each point's own channel group: ``[B,P*C,H,W]``, ``[B,2P,Ho,Wo]`` -> ``[B,P,N,C]``
+    (``N = Ho*Wo``). The four corners of every point are read as C-channel rows of a channels-last padded copy
+    (one ``index_select``; its backward is a row-wise ``index_add``)."""
     batch, channels, height, width = input.shape
     c = channels // point_num
     n = location.shape[2] * location.shape[3]
-    padded = F.pad(input, (1, 1, 1, 1)).reshape(batch, point_num, c, (height + 2) * (width + 2))  # [B,P,C,L]
+    cells = (height + 2) * (width + 2)
+    padded = F.pad(input, (1, 1, 1, 1)).reshape(batch * point_num, c, cells)  # [B*P, C, L]
+    rows = padded.transpose(1, 2).reshape(batch * point_num * cells, c)  # [B*P*L, C]
     loc = location.reshape(batch, point_num, 2, n)  # [B,P,2,N]: (y, x) per point
     y, x = loc[:, :, 0], loc[:, :, 1]  # [B,P,N]
     valid = (y > -1) & (y < height) & (x > -1) & (x < width)
@@ -53,16 +57,12 @@ def sample_points(input: Tensor, location: Tensor, point_num: int) -> Tensor:
     x = torch.where(valid, x, torch.zeros_like(x))
     y0, x0 = y.detach().floor(), x.detach().floor()
     fy, fx = y - y0, x - x0  # the only path of the location gradient
-    row = (y0.long() + 1) * (width + 2)  # padded row of the top corners
-    col = x0.long() + 1
-    out = None
-    for dy, wy in ((0, 1 - fy), (1, fy)):
-        for dx, wx in ((0, 1 - fx), (1, fx)):
-            index = (row + dy * (width + 2) + col + dx)[:, :, None, :].expand(batch, point_num, c, n)
-            term = padded.gather(3, index) * (wy * wx * valid)[:, :, None, :]  # [B,P,C,N]
-            out = term if out is None else out + term
-    assert out is not None
-    return out
+    first = torch.arange(batch * point_num, device=input.device).reshape(batch, point_num, 1) * cells
+    top_left = first + (y0.long() + 1) * (width + 2) + x0.long() + 1  # [B,P,N] row of the padded map
+    index = torch.stack([top_left, top_left + 1, top_left + width + 2, top_left + width + 3])  # [4,B,P,N]
+    weights = torch.stack([(1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx]) * valid  # [4,B,P,N]
+    corners = rows.index_select(0, index.reshape(-1)).reshape(4, batch, point_num, n, c)
+    return (corners * weights[..., None]).sum(0)  # [B,P,N,C]
 
 
 def collect_merge(input: Tensor, location: Tensor, bias: Tensor | None = None, *, point_num: int = 9) -> Tensor:
@@ -74,7 +74,7 @@ def collect_merge(input: Tensor, location: Tensor, bias: Tensor | None = None, *
     c = _check("collect_merge", input, location, point_num)
     if bias is not None and bias.shape != (c,):
         raise ValueError(f"collect_merge: bias must have shape [{c}] (channels per point), got {tuple(bias.shape)}")
-    out = sample_points(input, location, point_num).sum(1)  # [B,C,N]
+    out = sample_points(input, location, point_num).sum(1).transpose(1, 2)  # [B,C,N]
     out = out.reshape(input.shape[0], c, location.shape[2], location.shape[3])
     return out if bias is None else out + bias.reshape(1, c, 1, 1)
 
@@ -88,6 +88,6 @@ def collect_concat(input: Tensor, location: Tensor, bias: Tensor | None = None, 
     channels = input.shape[1]
     if bias is not None and bias.shape != (channels,):
         raise ValueError(f"collect_concat: bias must have shape [{channels}] (P*C), got {tuple(bias.shape)}")
-    out = sample_points(input, location, point_num)  # [B,P,C,N]
+    out = sample_points(input, location, point_num).transpose(2, 3)  # [B,P,C,N]
     out = out.reshape(input.shape[0], channels, location.shape[2], location.shape[3])
     return out if bias is None else out + bias.reshape(1, channels, 1, 1)
