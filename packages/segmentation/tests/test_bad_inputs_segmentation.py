@@ -47,3 +47,33 @@ def test_module_logs_nan_not_zero_when_everything_is_ignored() -> None:
     with pytest.warns(NoLabelledPixelsWarning, match="val/mIoU is NaN"):
         SegmentationModule._log_metric(_Recorder(), "val", metric)  # type: ignore[arg-type]
     assert math.isnan(logged["val/mIoU"]) and math.isnan(logged["val/mAcc"])
+
+
+@pytest.mark.parametrize("damage", ["truncated", "text", "bomb", "missing"])
+def test_bad_label_maps_name_the_file(tmp_path, damage: str) -> None:
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    from vislite_common.data.image_policy import ImageDecodeError
+    from vislite_segmentation.data.dataset import read_label
+
+    path = tmp_path / "ADE_val_00000001.png"
+    Image.fromarray(np.arange(64 * 64, dtype=np.uint32).reshape(64, 64).astype(np.uint8)).save(path)
+    data = path.read_bytes()
+    if damage == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    elif damage == "text":
+        path.write_text("not a png")
+    elif damage == "bomb":
+        def chunk(kind: bytes, body: bytes) -> bytes:
+            return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+        header = struct.pack(">IIBBBBB", 30000, 30000, 8, 0, 0, 0, 0)
+        path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
+    else:
+        path.unlink()
+    error = FileNotFoundError if damage == "missing" else ImageDecodeError
+    with pytest.raises(error, match=r"ADE_val_00000001\.png"):
+        read_label(path)

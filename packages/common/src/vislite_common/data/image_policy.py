@@ -151,6 +151,31 @@ def load_pil(path: str | os.PathLike) -> Image.Image:
         raise ImageDecodeError(f"cannot decode image {os.fspath(path)}: {error}") from error
 
 
+def open_checked(path: str | os.PathLike, what: str = "image") -> Image.Image:
+    """``Image.open(path)`` (lazy: nothing decoded yet) under this policy: the declared size checked against the
+    pixel limit first; a missing or unidentifiable file names ``path``. Decode errors of ``load()`` /
+    ``np.array(image)`` are the caller's to wrap (see :func:`decode_errors`)."""
+    try:
+        if _max_pixels:
+            with open(path, "rb") as handle:
+                size = _header_size(handle.read(1 << 16))
+            if size is not None:
+                check_image_size(path, *size)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+        check_image_size(path, *image.size)
+        return image
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what} file {os.fspath(path)} does not exist") from None
+    except ImageDecodeError:
+        raise
+    except Image.DecompressionBombError:
+        raise ImageTooLargeError(_bomb_message(path)) from None
+    except (OSError, ValueError, SyntaxError) as error:
+        raise ImageDecodeError(f"cannot decode {what} {os.fspath(path)}: {error}") from error
+
+
 def read_rgb_array(path: str | os.PathLike) -> np.ndarray:
     """``(H, W, 3)`` uint8 RGB pixels of ``path`` under this policy (PIL's libjpeg-turbo / libpng decoders)."""
     return np.asarray(load_pil(path))

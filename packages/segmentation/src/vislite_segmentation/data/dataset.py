@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import Dataset
 
 from vislite_common.data.decode import decode_image_file
 from vislite_common.data.formats.errors import FormatError
+from vislite_common.data.image_policy import ImageDecodeError, open_checked
 from vislite_common.data.samplers import SeededIndex, augmentation_seeded, split_index
 from vislite_segmentation.eval.miou import IGNORE_INDEX, shift_zero_label
 
@@ -20,10 +20,13 @@ PairTransform = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch
 
 def read_label(path: Path) -> torch.Tensor:
     """A single-channel PNG label map as int64 ``[H, W]`` (palette PNGs give their indices)."""
-    with Image.open(path) as png:
+    with open_checked(path, "label map") as png:  # the shared image policy: pixel limit, file named on errors
         if png.mode not in ("L", "P", "I", "I;16"):
             raise FormatError(path, f"label maps must be single-channel PNGs (mode L or P), got mode {png.mode}")
-        return torch.from_numpy(np.array(png).astype(np.int64))
+        try:
+            return torch.from_numpy(np.array(png).astype(np.int64))
+        except (OSError, ValueError, SyntaxError) as error:  # truncated or corrupt data
+            raise ImageDecodeError(f"cannot decode label map {path}: {error}") from None
 
 
 class SegmentationDataset(Dataset):
@@ -80,9 +83,8 @@ class SegmentationDataset(Dataset):
         index, seed = split_index(item)
         image, label = self.image(index), self.label(index)
         if image.shape[-2:] != label.shape:
-            raise FormatError(
-                self.pairs[index][1], f"label size {tuple(label.shape)} differs from image size {tuple(image.shape[-2:])}"
-            )
+            sizes = f"label size {tuple(label.shape)} differs from image size {tuple(image.shape[-2:])}"
+            raise FormatError(self.pairs[index][1], sizes)
         if self.transform is not None:
             with augmentation_seeded(seed):
                 image, label = self.transform(image, label)
