@@ -71,3 +71,24 @@ def test_r50_recipe_builds_the_official_network(tmp_path) -> None:
     with torch.no_grad():
         out = model([torch.rand(3, 160, 224)])
     assert out[0]["masks"].shape[-2:] == (160, 224) and out[0]["masks"].dtype == torch.uint8
+
+
+def test_rdsnet_runs_on_a_vit_simple_feature_pyramid() -> None:
+    from vislite_detection.models import vit_sfp
+    from vislite_detection.rdsnet import build_rdsnet
+
+    backbone = vit_sfp(  # the 4-block test ViT (patch 8): P3, P4 from its map, P5 / P6 by convs
+        name="test_vislite_vit", img_size=32, drop_path_rate=0.0, scale_factors=(1.0, 0.5), out_channels=32
+    )
+    model = build_rdsnet(
+        backbone=backbone, num_classes=9, strides=(8, 16, 32, 64), num_convs=1, norm_groups=8, rep_channels=8
+    )
+    masks = torch.zeros(1, 64, 96, dtype=torch.uint8)
+    masks[0, 10:50, 20:70] = 1
+    target = {"boxes": torch.tensor([[20.0, 10.0, 70.0, 50.0]]), "labels": torch.tensor([3]), "masks": masks}
+    losses = model.train()([torch.rand(3, 64, 96)], [target])
+    assert set(losses) == {"classification", "bbox_regression", "mask"} and losses["mask"] > 0
+    sum(losses.values()).backward()
+    with torch.no_grad():
+        out = model.eval()([torch.rand(3, 64, 96)])[0]
+    assert out["masks"].shape[1:] == (1, 64, 96)
