@@ -73,6 +73,9 @@ def test_softmax_focal_by_hand(dtype: torch.dtype) -> None:
     )
     assert out.dtype == dtype
     assert out.item() == pytest.approx((pos + neg1) / 2, rel=1e-6)
+    mask = [torch.tensor([False, True, False]), torch.tensor([False])]
+    out_mask = softmax_focal_cls_loss([lvl0, lvl1], [lab0, lab1], mask, num_total_samples=2.0, cls_weight=0.0)
+    assert out_mask.item() == pytest.approx(out.item(), rel=1e-12)
     # None = every row of a level; exp(-w) scaling with w = ln 4
     out = softmax_focal_cls_loss([lvl0, lvl1], [lab0, lab1], None, num_total_samples=1.0, cls_weight=math.log(4.0))
     assert out.item() == pytest.approx((pos + neg1 + neg2) / 4, rel=1e-6)

@@ -39,7 +39,8 @@ def softmax_focal_cls_loss(
     """Σ_l (1/exp(cls_weight)) · Σ_{rows} w·α(1−e^(−ce))^γ·ce / num_total_samples.
 
     Per FPN level l: ``cls_scores[l]`` (N_l, C+1) logits with the background column last, ``labels[l]`` (N_l,)
-    in [0, C] (C = background), ``sampled_neg_inds[l]`` the kept negative rows (``None`` = every row is kept).
+    in [0, C] (C = background), ``sampled_neg_inds[l]`` the kept negative rows as indices or a boolean row mask
+    (``None`` = every row is kept).
     Rows are positives ∪ sampled negatives; a level without positives contributes 0. The |w| term is separate.
     """
     if len(cls_scores) != len(labels):
@@ -65,7 +66,10 @@ def softmax_focal_cls_loss(
                 focal = focal * label_weights[lvl].reshape(-1).to(focal.dtype)
             neg = sampled_neg_inds[lvl]
             if neg is not None:
-                keep = torch.cat((pos_inds, neg.reshape(-1).long().to(pos_inds.device)))
+                neg = neg.reshape(-1).to(pos_inds.device)
+                if neg.dtype == torch.bool:  # a row mask instead of indices
+                    neg = torch.nonzero(neg).squeeze(1)
+                keep = torch.cat((pos_inds, neg.long()))
                 focal = focal[keep]
             level_loss = focal.sum() / num_total_samples
         level_loss = 1 / torch.exp(torch.as_tensor(cls_weight, dtype=score.dtype, device=score.device)) * level_loss
