@@ -3,7 +3,6 @@ fusion rules, the student's normaliser and the printed linear-scaling rule."""
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import pytest
@@ -93,9 +92,10 @@ def test_the_student_takes_ndet_s_normaliser_from_the_corrector() -> None:
         with_box_correction(detector=create_detector("test_fcos"), corrector=corrector)
 
 
-def test_the_linear_scaling_rule_is_printed_at_start(caplog: pytest.LogCaptureFixture) -> None:
-    sgd = DetectionSGD(lr=0.005, base_batch_size=8)
-    with caplog.at_level(logging.INFO, logger="vislite_detection.lit.optim"):
-        optimizer = sgd(torch.nn.Linear(2, 2), global_batch_size=16)
+def test_the_linear_scaling_rule_is_printed_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    printed: list[str] = []
+    monkeypatch.setattr("vislite_detection.lit.optim.rank_zero_info", printed.append)
+    optimizer = DetectionSGD(lr=0.005, base_batch_size=8)(torch.nn.Linear(2, 2), global_batch_size=16)
     assert optimizer.param_groups[0]["lr"] == pytest.approx(0.01)
-    assert "global batch 16 images" in caplog.text and "lr = 0.005 x 16 / 8 = 0.01" in caplog.text
+    assert len(printed) == 1 and "global batch 16 images" in printed[0]
+    assert "lr = 0.005 x 16 / 8 = 0.01" in printed[0]

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import logging
-
 import torch
+from pytorch_lightning.utilities import rank_zero_info
 from torch import nn
-
-log = logging.getLogger(__name__)
 
 
 class DetectionSGD:
@@ -71,7 +68,7 @@ class DetectionSGD:
 
     def __call__(self, model: nn.Module, *, global_batch_size: int) -> torch.optim.SGD:
         lr = self.learning_rate(global_batch_size)
-        log.info(self.scaling_message(global_batch_size))
+        rank_zero_info(self.scaling_message(global_batch_size))  # on the console at the start of training
         return torch.optim.SGD(self.param_groups(model, lr), lr=lr, momentum=self.momentum)
 
     def __repr__(self) -> str:
