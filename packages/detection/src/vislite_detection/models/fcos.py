@@ -11,7 +11,6 @@ from torchvision.models.detection import FCOS
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.fcos import FCOSClassificationHead, FCOSHead, FCOSRegressionHead
 
-from vislite_detection.fcos_mmdet.detector import MMDetFCOS
 from vislite_detection.fcos_mmdet.points import REGRESS_RANGES
 from vislite_detection.models.registry import register_detector
 from vislite_detection.models.resnet_fpn import resnet50_fpn, tiny_resnet_fpn
@@ -88,6 +87,9 @@ def build_fcos(
     transform = DetectionTransform(min_size=min_size, max_size=max_size, style=input_style)
     model: nn.Module
     if head == "mmdet":
+        # imported here: fcos_mmdet.detector imports models.transform, whose package __init__ imports this module
+        from vislite_detection.fcos_mmdet.detector import MMDetFCOS
+
         ranges = [list(r) for r in (regress_ranges or REGRESS_RANGES[: len(strides)])]
         if regress_ranges is None:
             ranges[-1][1] = REGRESS_RANGES[-1][1]
