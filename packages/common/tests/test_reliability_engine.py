@@ -80,6 +80,21 @@ def _hydra(data_dir: Path, run_dir: Path, *overrides: str) -> subprocess.Complet
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
+def test_vislite_train_refuses_a_hostile_resume_file(world_dir: Path, tmp_path: Path) -> None:
+    """The issue's case: ``vislite-train ckpt_path=<file>`` with ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1``."""
+    path, marker = _hostile_checkpoint(tmp_path)
+    env = dict(os.environ, PYTHONPATH=str(TESTS_DIR), OMP_NUM_THREADS="1", TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1")
+    cmd = [sys.executable, "-m", "vislite_common.engine.hydra_main", "trainer=cpu", "logger=none",
+           f"paths.data_dir={world_dir}", f"hydra.run.dir={tmp_path / 'run'}", f"ckpt_path={path}",
+           *[f"data.{k}" for k in ("train_per_class=6", "val_per_class=3", "image_size=32", "input_size=32")]]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert "refused to load" in result.stderr and "hostile.ckpt" in result.stderr
+    assert not marker.exists(), "the checkpoint's payload ran"
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_signal_writes_a_checkpoint_and_exits_non_zero(world_dir: Path, tmp_path: Path, signum) -> None:
     run = tmp_path / "run"
