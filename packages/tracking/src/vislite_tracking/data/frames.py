@@ -3,7 +3,9 @@
 Frames go through vislite's image policy (:mod:`vislite_common.data.image_policy`, no torch import): PIL's
 libjpeg-turbo decoder gives the same pixels as OpenCV's ``imread`` (the reference's reader) on baseline and
 progressive JPEGs, but refuses corrupt or truncated files where ``imread`` returns a partly grey frame with only
-a libjpeg line on stderr; the pixel limit and the 16-bit rule are the training loaders'.
+a libjpeg line on stderr; the pixel limit and the 16-bit rule are the training loaders'. Unlike ``imread``, an
+EXIF orientation tag is not applied (as torchvision's and PIL's decoders in the training loaders); benchmark frames
+carry none.
 """
 
 from __future__ import annotations
