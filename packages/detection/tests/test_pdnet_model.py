@@ -165,3 +165,15 @@ def test_vit_variant_trains() -> None:
     losses = model(*_batch())
     assert len(model.head(list(model.backbone(torch.zeros(1, 3, 64, 64)).values()))["cls_logits"]) == 4
     assert all(torch.isfinite(v) for v in losses.values())
+
+
+def test_points_stay_float32_under_bf16_autocast() -> None:
+    torch.manual_seed(0)
+    model = create_detector("test_pdnet").train()
+    images, targets = _batch()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        features = list(model.backbone(model.transform(images)[0].tensors).values())
+        out = model.head(features)
+        losses = model(images, targets)
+    assert all(t.dtype == torch.float32 for t in out["coarse_boxes"] + out["semantic_points"] + out["cls_logits"])
+    assert all(torch.isfinite(v) for v in losses.values())

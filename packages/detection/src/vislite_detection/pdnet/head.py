@@ -21,6 +21,11 @@ BOUND_LOCATION_INDEX = (0, 3, 4, 7)
 """Channels of the boundary points that carry the box edges: y of top, x of left, y of bottom, x of right."""
 
 
+def full(x: Tensor) -> Tensor:
+    """``x`` in float32 unless it is float32 or float64 already."""
+    return x if x.dtype in (torch.float32, torch.float64) else x.float()
+
+
 def tower(channels: int, num_convs: int, norm_groups: int) -> nn.Sequential:
     """``num_convs`` x (3x3 conv without bias, GroupNorm, ReLU)."""
     layers: list[nn.Module] = []
@@ -115,10 +120,24 @@ class PDNetHead(nn.Module):
         out: dict[str, list[Tensor]] = {
             k: [] for k in ("cls_logits", "coarse_boxes", "reg_boxes", "boundary_points", "semantic_points")
         }
-        for i, reg_feat in enumerate(reg_feats):
-            n, _, h, w = reg_feat.shape
-            init_offset, bound_offset, semantic_offset, attention = self.dyn_pt_pred(reg_feat).split(SPLITS, dim=1)
-            coarse = anchor_points(h, w, self.anchor_step, reg_feat) + init_offset  # [N, 4, H, W] (t, l, b, r)
+        # points and collection in float32 even under bf16 / fp16 autocast: a bf16 row index of P3 (up to 168) is
+        # off by up to half a cell
+        with torch.autocast(reg_feats[0].device.type, enabled=False):
+            return self._collect(
+                [self.dyn_pt_pred(full(f)) for f in reg_feats],
+                [full(m) for m in reg_maps],
+                [full(m) for m in cls_maps],
+                out,
+            )
+
+    def _collect(
+        self, dyn: list[Tensor], reg_maps: list[Tensor], cls_maps: list[Tensor], out: dict[str, list[Tensor]]
+    ) -> dict[str, list[Tensor]]:
+        """Points and collected predictions of every level from the 34-channel point predictions ``dyn``."""
+        for i, pred in enumerate(dyn):
+            n, _, h, w = pred.shape
+            init_offset, bound_offset, semantic_offset, attention = pred.split(SPLITS, dim=1)
+            coarse = anchor_points(h, w, self.anchor_step, pred) + init_offset  # [N, 4, H, W] (t, l, b, r)
             if self.offset_limit_ratio is not None:
                 bound_offset = limit_offsets(bound_offset, coarse, self.offset_limit_ratio)
             bound = boundary_points(coarse.detach())  # [N, 8, H, W]
@@ -132,7 +151,7 @@ class PDNetHead(nn.Module):
                 values = finer * weights[:, :, 0] + values * weights[:, :, 1]
             reg_box = bound[:, BOUND_LOCATION_INDEX].detach() + values
             semantic = semantic_points(coarse.detach()) + semantic_offset  # [N, 18, H, W]
-            cls = collect_merge(cls_maps[i], semantic, self.cls_collect_bias, point_num=9)  # [N, K, H, W]
+            cls = collect_merge(cls_maps[i], semantic, full(self.cls_collect_bias), point_num=9)  # [N, K, H, W]
             out["cls_logits"].append(cls)
             out["coarse_boxes"].append(coarse)
             out["reg_boxes"].append(reg_box)
