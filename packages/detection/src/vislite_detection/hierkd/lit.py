@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from vislite_detection.hierkd.ovd_eval import ovd_metrics
 from vislite_detection.lit.module import Batch, DetectionModule, plain
 
 
@@ -27,7 +28,8 @@ class HierKDModule(DetectionModule):
     Training targets carry ``image_id`` (the model looks up a caption per image). At the start of fitting,
     validation and testing the datasets' category names must equal the model's classes, in label order: the
     seen classes for ``train`` (e.g. ``instances_train_seen.json``), the ``eval_mode`` classes for ``val`` /
-    ``test`` (``instances_val_unseen.json`` for ZSD); otherwise a ``ValueError`` names the file.
+    ``test`` (``instances_val_unseen.json`` for ZSD); otherwise a ``ValueError`` names the file. In GZSD mode
+    (``instances_val_seen_unseen.json``) it also logs ``AP50_seen``, ``AP50_unseen`` and their harmonic mean.
     """
 
     def _check_classes(self, split: str, expected: list[str], what: str) -> None:
@@ -48,6 +50,22 @@ class HierKDModule(DetectionModule):
     def on_test_epoch_start(self) -> None:
         self._check_classes("test", self.model.eval_classes(), f"{self.model.eval_mode} classes")
         super().on_test_epoch_start()
+
+    def _log_stats(self, stage: str) -> dict[str, float]:
+        """COCO's statistics; in GZSD mode also ``AP50_seen`` / ``AP50_unseen`` / ``AP50_hm`` (per-class AP50)."""
+        stats = super()._log_stats(stage)
+        if self.model.eval_mode == "gzsd":
+            evaluator = self.evaluators[stage]
+            split = ovd_metrics(
+                evaluator.gt.dataset,
+                evaluator.results(),
+                seen=self.model.seen_classes,
+                unseen=self.model.unseen_classes,
+            )
+            for name, value in split.items():
+                self.log(f"{stage}/{name}", value, sync_dist=False)
+            stats = {**stats, **split}
+        return stats
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         images, targets = batch
