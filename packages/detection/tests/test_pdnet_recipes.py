@@ -74,3 +74,10 @@ def test_demo_experiment_composes(tmp_path: Path) -> None:
     demo = _compose(tmp_path, "experiment=demo_detection")
     assert (cfg.data.num_train, cfg.trainer.max_epochs) == (demo.data.num_train, demo.trainer.max_epochs)
     assert cfg.model.optimizer == demo.model.optimizer and cfg.model.scheduler == demo.model.scheduler
+
+
+def test_vit_model_config_builds(tmp_path: Path) -> None:
+    cfg = _compose(tmp_path, "model=pdnet_vit_tiny")
+    model = instantiate(cfg.model.model, num_classes=3)
+    assert isinstance(model, PDNet) and not isinstance(model.transform, CaffeTransform)
+    assert model.strides == (8, 16, 32, 64, 128) and model.head.cls_map_pred.out_channels == 9 * 2
