@@ -12,13 +12,14 @@ STAMP := $(VENV)/.vislite-installed
 
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: setup demo demo-detection demo-pdnet demo-rdsnet demo-hierkd demo-segmentation demo-tracking demo-dspnet study test test-fast lint bench standalone clean help
+.PHONY: setup demo demo-detection demo-pdnet demo-rdsnet demo-hierkd demo-segmentation demo-tracking demo-attack demo-dspnet study test test-fast lint bench standalone clean help
 
 help:
 	@echo "make demo   - set up .venv and run the main job on the embedded data"
 	@echo "make demo-detection / demo-segmentation / demo-tracking - the other packages' demos"
 	@echo "make demo-pdnet - PDNet vs FCOS on the embedded world, PDNet's dynamic points drawn"
 	@echo "make demo-rdsnet - RDSNet on the embedded world: box AP, mask AP with / without MBRM, mask overlays"
+	@echo "make demo-attack - SiamFC++ on the embedded world, then the universal targeted attack on it (table + strip)"
 	@echo "make demo-dspnet - DSPNet once at four widths vs four individually pre-trained networks (embedded world)"
 	@echo "make study  - the pre-training study (MAE-lite vs MoCo-v3 vs D-MAE; about 30 min on 2 cores)"
 	@echo "make test   - set up .venv and run every package's tests plus the standalone-install check"
@@ -60,6 +61,9 @@ demo-segmentation: setup
 
 demo-tracking: setup
 	$(BIN)/vislite-track-demo --out outputs/demo-tracking --data-dir data
+
+demo-attack: setup
+	$(BIN)/vislite-attack-demo --out outputs/demo-attack --data-dir data
 
 demo-dspnet: setup
 	$(BIN)/vislite-dspnet-demo --out outputs/demo-dspnet --data-dir data
