@@ -21,6 +21,7 @@ def us3l_view_pair(
     solarize_p: Sequence[float] = (0.0, 0.0),
     blur_sigma: Sequence[float] = (0.1, 2.0),
     color_jitter: Sequence[float] = (0.4, 0.4, 0.4, 0.1),
+    grayscale_p: float = 0.2,
     interpolation: str = "bilinear",
 ) -> ViewPair:
     """Two draws of US3L's view augmentation at ``size`` px (per-view ``blur_p`` / ``solarize_p``)."""
@@ -33,6 +34,7 @@ def us3l_view_pair(
             solarize_p=solarize_p[i],
             scale=scale,
             color_jitter=color_jitter,
+            grayscale_p=grayscale_p,
             blur_sigma=blur_sigma,
             interpolation=interpolation,
         )

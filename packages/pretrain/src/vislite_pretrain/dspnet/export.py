@@ -3,7 +3,8 @@
 Layout: ``<dir>/width_<w>/backbone.safetensors`` (a plain state dict of the slimmed network) and
 ``backbone.json``::
 
-    {"name": "vislite_slim_resnet50", "kwargs": {"width_mult": 0.5}, "class": "...WidthResNet",
+    {"format": 1, "name": "vislite_slim_resnet50", "kwargs": {"width_mult": 0.5, "num_classes": 0},
+     "class": "...WidthResNet",
      "width_mult": 0.5, "feature_dim": 1024, "num_parameters": 5892640, "weights": "backbone.safetensors",
      "source": {"method": "dspnet", ...}}
 
@@ -41,9 +42,12 @@ def _describe(network: nn.Module, width_mult: float) -> dict[str, Any]:
     layout = getattr(network, "layout", None)
     name = (getattr(network, "pretrained_cfg", None) or {}).get("architecture")
     kwargs: dict[str, Any] = {"width_mult": width_mult}
-    if name is None and layout is not None:
+    if name is not None:
+        kwargs["num_classes"] = 0
+    elif layout is not None:
         kwargs.update(json.loads(json.dumps(layout)))  # tuples -> lists
     return {
+        "format": 1,
         "name": name,
         "kwargs": kwargs,
         "class": f"{cls.__module__}.{cls.__qualname__}",
@@ -115,7 +119,7 @@ def load_slim_backbone(path: str | os.PathLike, *, width_mult: float | None = No
         raise FileNotFoundError(f"{where}: weights file {weights} does not exist")
     kwargs = dict(manifest["kwargs"])
     if manifest.get("name"):
-        model = create_backbone(manifest["name"], num_classes=0, **kwargs)
+        model = create_backbone(manifest["name"], **kwargs)
     else:
         class_path = str(manifest["class"])
         if not class_path.startswith(_CLASS_PREFIX):
