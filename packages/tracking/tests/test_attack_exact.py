@@ -100,9 +100,11 @@ def test_densebox_target_offset_for_other_sizes() -> None:
     assert torch.nonzero(cls[..., 0]).tolist() == [[0, 0], [1, 1]]
 
 
-def test_densebox_target_rejects_bad_shape() -> None:
+def test_densebox_target_rejects_bad_shape_and_takes_one_box() -> None:
     with pytest.raises(ValueError, match="fake_boxes"):
-        make_densebox_target(torch.zeros(4))
+        make_densebox_target(torch.zeros(2, 5))
+    one = make_densebox_target(np.array([79.0, 79.0, 100.0, 90.0]))
+    assert one[0].shape == (1, 361, 1) and int(one[0].sum()) == 2
 
 
 def bce(x: float, y: float) -> float:

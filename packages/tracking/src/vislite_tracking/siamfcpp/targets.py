@@ -32,6 +32,8 @@ def make_densebox_target(
     ``ctr = sqrt|min(l, r)·min(t, b) / (max(l, r)·max(t, b) + 1e-5)|``; elsewhere all three are 0.
     """
     boxes = torch.as_tensor(fake_boxes)
+    if boxes.ndim == 1 and boxes.shape[0] == 4:
+        boxes = boxes[None]  # one box: B = 1
     if boxes.ndim != 2 or boxes.shape[1] != 4:
         raise ValueError(f"fake_boxes: expected shape (B, 4) xyxy, got {tuple(boxes.shape)}")
     boxes = boxes.detach().to(torch.float32)
