@@ -14,15 +14,15 @@ from torchvision.models.detection import FCOS
 from torchvision.models.detection.image_list import ImageList
 from torchvision.ops import clip_boxes_to_image
 
+from vislite_common.lit.frozen import KeepFrozenMixin, freeze
 from vislite_detection.fcos_mmdet.detector import MMDetFCOS
 from vislite_detection.fcos_mmdet.loss import distance2bbox, flatten_levels
 from vislite_detection.fcos_mmdet.points import fcos_points
 from vislite_detection.ndet.correct import IOU_THR, SCORE_THR, correct_boxes
 from vislite_detection.ndet.precision import full_precision
-from vislite_detection.ndet.teacher import FrozenTeacherMixin, freeze
 
 
-class FCOSBoxCorrector(FrozenTeacherMixin):
+class FCOSBoxCorrector(KeepFrozenMixin):
     """Replaces each target's ``boxes`` by :func:`correct_boxes` over the frozen FCOS ``teacher``'s predictions.
 
     Called on the student's already transformed batch (same augmentation, same normalised pixels); the noisy
@@ -47,7 +47,7 @@ class FCOSBoxCorrector(FrozenTeacherMixin):
             raise TypeError(
                 f"FCOSBoxCorrector needs an FCOS teacher (torchvision or mmdet), got {type(teacher).__name__}"
             )
-        self.teacher = freeze(teacher)
+        self.teacher = freeze(teacher, in_checkpoint=True)  # student checkpoints carry the teacher (tested)
         self.iou_thr, self.score_thr = iou_thr, score_thr
         self.clip_boxes = not isinstance(teacher, MMDetFCOS) if clip_boxes is None else clip_boxes
         self.fusion = dict(fusion or {})

@@ -9,12 +9,12 @@ from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.rpn import concat_box_prediction_layers
 from torchvision.ops import box_iou, clip_boxes_to_image
 
+from vislite_common.lit.frozen import KeepFrozenMixin, freeze
 from vislite_detection.ndet.correct import IOU_THR, SCORE_THR, correct_boxes_per_gt
 from vislite_detection.ndet.precision import full_precision
-from vislite_detection.ndet.teacher import FrozenTeacherMixin, freeze
 
 
-class FasterRCNNBoxCorrector(FrozenTeacherMixin):
+class FasterRCNNBoxCorrector(KeepFrozenMixin):
     """NDet's two-stage correction with a frozen Faster R-CNN ``teacher``.
 
     Per noisy box g: the ``proposals_per_box`` decoded RPN anchors with the highest objectness among those with
@@ -47,7 +47,7 @@ class FasterRCNNBoxCorrector(FrozenTeacherMixin):
         super().__init__()
         if not isinstance(teacher, FasterRCNN):
             raise TypeError(f"FasterRCNNBoxCorrector needs a torchvision FasterRCNN, got {type(teacher).__name__}")
-        self.teacher = freeze(teacher)
+        self.teacher = freeze(teacher, in_checkpoint=True)  # student checkpoints carry the teacher (tested)
         self.proposal_iou, self.proposals_per_box, self.max_proposals = proposal_iou, proposals_per_box, max_proposals
         self.iou_thr, self.score_thr = iou_thr, score_thr
         self.fill_quota, self.clip_proposals = fill_quota, clip_proposals
