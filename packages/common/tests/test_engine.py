@@ -67,11 +67,11 @@ def test_resume_rejects_relative_or_missing_checkpoint(train_config) -> None:
         train(train_config(["ckpt_path=/nonexistent/last.ckpt"]))
 
 
-def test_fast_dev_run_through_lightning_cli(world_dir: Path, tmp_path: Path) -> None:
-    config = {
+def _cli_config(world_dir: Path, trainer: dict) -> dict:
+    """A LightningCLI run file: a two-block ViT classifier on the small world, with ``trainer`` settings."""
+    return {
         "seed_everything": 0,
-        "trainer": {"fast_dev_run": True, "accelerator": "cpu", "precision": "32", "logger": False,
-                    "default_root_dir": str(tmp_path)},
+        "trainer": {"accelerator": "cpu", "precision": "32", "logger": False, **trainer},
         "model": {
             "class_path": "vislite_common.lit.classifier.ImageClassifier",
             "init_args": {
@@ -89,10 +89,33 @@ def test_fast_dev_run_through_lightning_cli(world_dir: Path, tmp_path: Path) -> 
                           "image_size": 32, "train_per_class": 6, "val_per_class": 3},
         },
     }
-    path = tmp_path / "run.yaml"
+
+
+def _cli_fit(config: dict, path: Path) -> None:
     path.write_text(yaml.safe_dump(config))
     result = _run([sys.executable, "-m", "vislite_common.engine.lightning_cli", "fit", "--config", str(path)])
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_fast_dev_run_through_lightning_cli(world_dir: Path, tmp_path: Path) -> None:
+    _cli_fit(_cli_config(world_dir, {"fast_dev_run": True, "default_root_dir": str(tmp_path)}), tmp_path / "run.yaml")
+
+
+def test_lightning_cli_run_config_replays_to_the_same_weights(world_dir: Path, tmp_path: Path) -> None:
+    """The ``config.yaml`` a ``vislite-cli fit`` run saves is itself a valid ``--config`` giving the same run."""
+    trainer = {"max_epochs": 1, "limit_train_batches": 2, "limit_val_batches": 1, "enable_progress_bar": False,
+               "default_root_dir": str(tmp_path / "first")}
+    _cli_fit(_cli_config(world_dir, trainer), tmp_path / "run.yaml")
+    saved = yaml.safe_load((tmp_path / "first" / "config.yaml").read_text())
+    saved["trainer"]["default_root_dir"] = str(tmp_path / "replayed")
+    _cli_fit(saved, tmp_path / "replay.yaml")
+    (first,) = (tmp_path / "first" / "checkpoints").glob("*.ckpt")
+    (replayed,) = (tmp_path / "replayed" / "checkpoints").glob("*.ckpt")
+    expected = torch.load(first, weights_only=True)["state_dict"]
+    actual = torch.load(replayed, weights_only=True)["state_dict"]
+    assert expected.keys() == actual.keys()
+    for name in expected:
+        torch.testing.assert_close(actual[name], expected[name], rtol=0, atol=0)
 
 
 def _final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
