@@ -12,7 +12,7 @@ STAMP := $(VENV)/.vislite-installed
 
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: setup demo demo-detection demo-pdnet demo-rdsnet demo-hierkd demo-segmentation demo-tracking demo-attack demo-dspnet study test test-fast lint bench standalone clean help
+.PHONY: setup pipeline demo demo-detection demo-pdnet demo-rdsnet demo-hierkd demo-segmentation demo-tracking demo-attack demo-dspnet study test test-fast lint bench standalone clean help
 
 help:
 	@echo "make demo   - set up .venv and run the main job on the embedded data"
@@ -21,6 +21,7 @@ help:
 	@echo "make demo-rdsnet - RDSNet on the embedded world: box AP, mask AP with / without MBRM, mask overlays"
 	@echo "make demo-attack - SiamFC++ on the embedded world, then the universal targeted attack on it (table + strip)"
 	@echo "make demo-dspnet - DSPNet once at four widths vs four individually pre-trained networks (embedded world)"
+	@echo "make pipeline - MAE-lite pre-training handed to every package, against scratch (PIPELINE=smoke: a quick check)"
 	@echo "make study  - the pre-training study (MAE-lite vs MoCo-v3 vs D-MAE; about 30 min on 2 cores)"
 	@echo "make test   - set up .venv and run every package's tests plus the standalone-install check"
 	@echo "make bench  - run the benchmarks (ratios against references measured in the same run)"
@@ -67,6 +68,12 @@ demo-attack: setup
 
 demo-dspnet: setup
 	$(BIN)/vislite-dspnet-demo --out outputs/demo-dspnet --data-dir data
+
+# The papers' flow across packages (hydra_configs/pipelines/<PIPELINE>.yaml): pre-train once, then every downstream
+# recipe from that backbone and from scratch, one table. PIPELINE=smoke is the few-minute plumbing check.
+PIPELINE ?= world
+pipeline: setup
+	$(BIN)/vislite-pipeline $(PIPELINE) --data-dir data
 
 study: setup
 	$(BIN)/vislite-pretrain-study --out outputs/study --data-dir data
