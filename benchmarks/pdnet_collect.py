@@ -6,6 +6,7 @@ FCOS R-50-FPN (vislite's, same backbone, same images and boxes, 640 x 853).
 
     python benchmarks/pdnet_collect.py                 # ops only (~1 min on 2 cores)
     python benchmarks/pdnet_collect.py --train         # + training speed (batch 1, a few minutes on a CPU)
+    python benchmarks/pdnet_collect.py --train-only    # training speed only
     python benchmarks/pdnet_collect.py --device cuda   # on a GPU
 """
 
@@ -117,10 +118,23 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--train", action="store_true", help="also PDNet vs FCOS R-50-FPN training images/s")
+    parser.add_argument("--train-only", action="store_true", help="only PDNet vs FCOS training images/s")
     parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", 2)))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    if not args.train_only:
+        compare_ops(device, args.steps)
+    if args.train or args.train_only:
+        rates = {name: train_rate(name, 1, 2, device) for name in ("pdnet_resnet50_fpn", "fcos_resnet50_fpn")}
+        for name, rate in rates.items():
+            print(f"  {name:<22} {rate:6.3f} training images/s (640 x 853, batch 1)")
+        print(f"  PDNet / FCOS: {rates['pdnet_resnet50_fpn'] / rates['fcos_resnet50_fpn']:.2f}x")
+    print(f"machine: {platform.processor() or platform.machine()}, {args.threads} threads, torch {torch.__version__}")
+
+
+def compare_ops(device: torch.device, steps: int) -> None:
+    """Print the batched ops' and the loop's forward + backward time and their ratio."""
     levels = make_inputs(2, device)
     with torch.no_grad():  # the two implementations agree before they are timed
         diff = max(
@@ -135,25 +149,19 @@ def main() -> None:
         levels,
         lambda a, b, p: collect_merge(a, b, point_num=p),
         lambda a, b, p: collect_concat(a, b, point_num=p),
-        args.steps,
+        steps,
         device,
     )
     loop = time_ops(
         levels,
         lambda a, b, p: loop_collect(a, b, p, True),
         lambda a, b, p: loop_collect(a, b, p, False),
-        args.steps,
+        steps,
         device,
     )
     print(f"collection ops, forward + backward, batch 2, P3-P7 of 800 x 1344 on {device}:")
     print(f"  per-point grid_sample loop {loop * 1000:8.1f} ms")
     print(f"  vislite batched            {batched * 1000:8.1f} ms   ({loop / batched:.2f}x)")
-    if args.train:
-        rates = {name: train_rate(name, 1, 2, device) for name in ("pdnet_resnet50_fpn", "fcos_resnet50_fpn")}
-        for name, rate in rates.items():
-            print(f"  {name:<22} {rate:6.3f} training images/s (640 x 853, batch 1)")
-        print(f"  PDNet / FCOS: {rates['pdnet_resnet50_fpn'] / rates['fcos_resnet50_fpn']:.2f}x")
-    print(f"machine: {platform.processor() or platform.machine()}, {args.threads} threads, torch {torch.__version__}")
 
 
 if __name__ == "__main__":
