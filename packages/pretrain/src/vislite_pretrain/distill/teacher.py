@@ -21,16 +21,20 @@ from torch import nn
 import vislite_common  # noqa: F401  (registers the vislite backbones in timm)
 from vislite_common.backbones.attention import resolve_block_indices
 from vislite_common.checkpoint import CheckpointError, extract_state_dict, load_into, resize_pos_embed, safe_load
+from vislite_common.lit.frozen import FrozenModule
 from vislite_pretrain.distill.keys import drop_probe_block
 from vislite_pretrain.mae_lite.loading import to_vislite_keys
 from vislite_pretrain.mae_lite.masking import gather_tokens, make_masking
 from vislite_pretrain.mae_lite.pos_embed import sincos_pos_embed
 
 
-class MAETeacher(nn.Module):
+class MAETeacher(FrozenModule):
     """A frozen vislite ViT encoder that returns one block's attention logits on a student's visible tokens.
 
-    Its parameters never require gradients and it stays in eval mode whatever ``train()`` is called with.
+    A :class:`~vislite_common.lit.frozen.FrozenModule`: its parameters never require gradients and it stays in
+    eval mode whatever ``train()`` is called with. Its weights stay in the D-MAE's checkpoints
+    (``in_checkpoint=True``): the D-MAE state dict is ``student.* / teacher.* / adapter.*``, as the tests check
+    and as the encoder loaders (which skip the teacher entries) are tested against.
 
     Args:
         encoder: a vislite ViT (attention blocks with logits capture) with a class token and an absolute position
@@ -38,7 +42,7 @@ class MAETeacher(nn.Module):
     """
 
     def __init__(self, *, encoder: nn.Module) -> None:
-        super().__init__()
+        super().__init__(in_checkpoint=True)  # keeps the tested student / teacher / adapter checkpoint layout
         problems = []
         if getattr(encoder, "cls_token", None) is None:
             problems.append("no class token")
@@ -50,13 +54,7 @@ class MAETeacher(nn.Module):
             problems.append("no capture_attention (build it as a vislite ViT)")
         if problems:
             raise ValueError(f"unsupported teacher encoder {type(encoder).__name__}: " + "; ".join(problems))
-        self.encoder = encoder
-        self.requires_grad_(False)
-        self.train(False)
-
-    def train(self, mode: bool = True) -> MAETeacher:
-        """Always eval mode: the teacher is frozen (``mode`` is ignored)."""
-        return super().train(False)
+        self.encoder = encoder  # frozen on assignment
 
     @property
     def depth(self) -> int:
