@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
@@ -55,10 +56,13 @@ def test_recipe_numbers(experiment: str, tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.parametrize("experiment", ["pdnet_r50_fpn_2xx_coco", "pdnet_x101_64x4d_fpn_2x_coco"])
+@pytest.mark.parametrize(
+    "experiment", ["pdnet_r50_fpn_2xx_coco", "pdnet_r101_fpn_2x_coco", "pdnet_x101_64x4d_fpn_2x_coco"]
+)
 def test_recipe_detectors_build(experiment: str, tmp_path: Path) -> None:
     cfg = _compose(tmp_path, f"experiment={experiment}")
-    model = instantiate(cfg.model.model)
+    with torch.device("meta"):  # the structure without allocating or initialising 50-80 M parameters
+        model = instantiate(cfg.model.model)
     assert isinstance(model, PDNet) and isinstance(model.transform, CaffeTransform)
     assert model.transform.mean_bgr == CAFFE_MEAN_BGR
     assert model.head.cls_map_pred.out_channels == 9 * 80 and model.head.dyn_pt_pred.out_channels == 34
@@ -66,6 +70,7 @@ def test_recipe_detectors_build(experiment: str, tmp_path: Path) -> None:
     assert p6.in_channels == 2048 and p6.out_channels == 256  # P6 from C5 (USE_C5)
     if "x101" in experiment:
         assert model.backbone.body.layer1[0].conv2.groups == 64
+    assert len(model.backbone.body.layer3) == (6 if "r50" in experiment else 23)
 
 
 def test_demo_experiment_composes(tmp_path: Path) -> None:
