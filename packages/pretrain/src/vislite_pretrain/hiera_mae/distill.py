@@ -26,6 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from vislite_common.backbones.attention import resolve_block_indices
+from vislite_common.lit.frozen import FrozenModule
 from vislite_pretrain.distill.adapter import HeadAdapter
 from vislite_pretrain.distill.model import DistillOutput
 from vislite_pretrain.hiera_mae.loading import load_hiera_encoder_weights
@@ -35,10 +36,12 @@ SHARED_LAYOUT = ("tokens_spatial_shape", "mask_unit_size", "q_stride", "q_pool",
 """Encoder attributes student and teacher must share for their attention maps to cover the same tokens."""
 
 
-class HieraTeacher(nn.Module):
+class HieraTeacher(FrozenModule):
     """A frozen Hiera encoder returning one block's attention logits on a student's visible mask units.
 
-    Its parameters never require gradients and it stays in eval mode whatever ``train()`` is called with.
+    A :class:`~vislite_common.lit.frozen.FrozenModule`: its parameters never require gradients, it stays in eval
+    mode whatever ``train()`` is called with, and its weights are left out of the checkpoints of the module that
+    holds it (it is rebuilt from ``teacher.path`` on every run and resume; no test or loader reads them there).
 
     Args:
         encoder: a vislite ``Hiera`` (attention blocks that can expose their logits).
@@ -48,13 +51,7 @@ class HieraTeacher(nn.Module):
         super().__init__()
         if not isinstance(encoder, TimmHiera) or not hasattr(encoder, "capture_attention"):
             raise TypeError(f"the teacher must be a vislite Hiera (logits capture), got {type(encoder).__name__}")
-        self.encoder = encoder
-        self.requires_grad_(False)
-        self.train(False)
-
-    def train(self, mode: bool = True) -> HieraTeacher:
-        """Always eval mode: the teacher is frozen (``mode`` is ignored)."""
-        return super().train(False)
+        self.encoder = encoder  # frozen on assignment
 
     @property
     def depth(self) -> int:
@@ -86,7 +83,8 @@ class HieraMAEDistill(nn.Module):
             use global attention.
         distill_weight: weight of the attention MSE in the loss (1.0 in the reference).
 
-    State-dict keys: ``student.*`` (:class:`HieraMAE`'s), ``teacher.encoder.*``, ``adapter.weight``.
+    State-dict keys: ``student.*`` (:class:`HieraMAE`'s), ``adapter.weight``; the frozen teacher's entries are left
+    out (checkpoints that hold ``teacher.encoder.*`` still load them).
     """
 
     def __init__(
