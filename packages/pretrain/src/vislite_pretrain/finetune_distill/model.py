@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from vislite_common.backbones import create_backbone
+from vislite_common.lit.frozen import FrozenModule
 from vislite_pretrain.weights import build_vit_classifier
 
 
@@ -64,18 +65,16 @@ def build_distilled_vit_classifier(
     return DistillTokenViT(vit=vit)
 
 
-class FrozenTeacher(nn.Module):
-    """A classifier kept in eval mode with no trainable parameters (``train()`` does not change it)."""
+class FrozenTeacher(FrozenModule):
+    """A classifier kept in eval mode with no trainable parameters (``train()`` does not change it).
+
+    A :class:`~vislite_common.lit.frozen.FrozenModule`: its weights are left out of the fine-tuning checkpoints (the
+    teacher is rebuilt from ``teacher.path`` on every run and resume; loading stays strict for the rest).
+    """
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
-        self.model = model.eval().requires_grad_(False)
-
-    def train(self, mode: bool = True) -> FrozenTeacher:
-        """Always evaluation mode: the teacher is frozen (``mode`` is ignored)."""
-        self.training = False
-        self.model.eval()
-        return self
+        self.model = model  # frozen on assignment
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
