@@ -7,32 +7,31 @@ from timm.layers import trunc_normal_
 from torch import nn
 
 from vislite_common.lit.classifier import ImageClassifier
+from vislite_common.lit.frozen import KeepFrozenMixin, freeze
 from vislite_common.lit.optim import OptimizerFactory
 from vislite_common.lit.schedule import WarmupCosineSchedule
 
 
-class LinearProbeModel(nn.Module):
+class LinearProbeModel(KeepFrozenMixin, nn.Module):
     """``encoder`` features (class token or mean of patch tokens) -> BatchNorm1d(affine=False) -> Linear.
 
-    The encoder is frozen and kept in eval mode; only ``head`` trains.
+    The encoder is frozen (:func:`~vislite_common.lit.frozen.freeze`) and kept in eval mode; only ``head`` trains.
+    Its weights are left out of the probe's checkpoints: it is rebuilt from ``encoder.init`` on every run, resume
+    and ``train=false test=true`` evaluation (loading stays strict for the head; older checkpoints that hold
+    ``encoder.*`` still load them).
     """
 
     def __init__(self, *, encoder: nn.Module, num_classes: int, pool: str = "token") -> None:
         super().__init__()
         if pool not in ("token", "avg"):
             raise ValueError(f"pool must be 'token' (class token, the MAE protocol) or 'avg', got {pool!r}")
-        self.encoder = encoder.requires_grad_(False).eval()
+        self.encoder = freeze(encoder)
         self.pool = pool
         dim = encoder.num_features
         linear = nn.Linear(dim, num_classes)
         trunc_normal_(linear.weight, std=0.01)
         nn.init.zeros_(linear.bias)
         self.head = nn.Sequential(nn.BatchNorm1d(dim, affine=False, eps=1e-6), linear)
-
-    def train(self, mode: bool = True) -> LinearProbeModel:
-        super().train(mode)
-        self.encoder.eval()
-        return self
 
     @torch.no_grad()
     def features(self, images: torch.Tensor) -> torch.Tensor:
