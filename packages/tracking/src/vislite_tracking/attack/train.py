@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vislite_common.lit.frozen import freeze
 from vislite_tracking.attack.loss import attack_loss
 from vislite_tracking.attack.perturbation import Perturbation, initial_perturbation, save_perturbation
 from vislite_tracking.attack.placement import check_phase
@@ -81,14 +82,6 @@ def apply_training_patch(
     return torch.stack(rows)  # (B, 3, H, W)
 
 
-def freeze(network: SiamFCpp) -> SiamFCpp:
-    """The victim in eval mode (BatchNorm statistics fixed) without parameter gradients."""
-    network.eval()
-    for p in network.parameters():
-        p.requires_grad_(False)
-    return network
-
-
 def train_attack(
     network: SiamFCpp,
     batches: Iterable[dict[str, torch.Tensor]],
@@ -101,7 +94,7 @@ def train_attack(
     """Run ``settings.iterations`` FGSM iterations, one batch (``im_z``, ``im_x``) each; returns the perturbation
     and the per-iteration losses. With ``save_dir``, ``perturbation_<n>.pt`` is written at n = 1, 2, 4, ..."""
     step_z, step_x = settings.steps()
-    network = freeze(network)
+    network = freeze(network)  # the victim: eval mode (BatchNorm statistics fixed), no parameter gradients
     device = next(network.parameters()).device
     x_size, z_size = network.x_size, network.z_size
     pert = start or initial_perturbation(settings.phase, settings.patch_size, z_size, x_size)
