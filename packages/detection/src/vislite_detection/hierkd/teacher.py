@@ -7,24 +7,19 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
+from vislite_common.lit.frozen import FrozenModule
 from vislite_detection.hierkd.logits import l2_normalise
 
 
-def freeze(module: nn.Module) -> nn.Module:
-    """No gradients and evaluation mode (normalisation statistics and dropout fixed)."""
-    for parameter in module.parameters():
-        parameter.requires_grad_(False)
-    return module.eval()
-
-
-class VisionLanguageTeacher(nn.Module):
+class VisionLanguageTeacher(FrozenModule):
     """A frozen image/text embedder: ``encode_image`` (n, 3, 224, 224) → (n, D), ``encode_text`` (list) → (n, D).
 
     Subclasses implement ``_encode_image`` / ``_encode_text``; this class adds no-grad evaluation, dtype
-    handling, a ``train()`` that keeps it in evaluation mode, and a per-prompt-set cache of normalised text
-    embeddings (:meth:`text_embeddings`).
+    handling, a per-prompt-set cache of normalised text embeddings (:meth:`text_embeddings`) and, as a
+    :class:`~vislite_common.lit.frozen.FrozenModule`, frozen parts (assigned modules never require grad) and a
+    ``train()`` that keeps it in evaluation mode. HierKD holds it outside its submodules, so it is in no checkpoint.
     """
 
     width: int
@@ -32,9 +27,6 @@ class VisionLanguageTeacher(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self._text_cache: dict[tuple[str, ...], Tensor] = {}
-
-    def train(self, mode: bool = True) -> VisionLanguageTeacher:
-        return super().train(False)
 
     def _param_dtype(self) -> torch.dtype:
         return next(self.parameters()).dtype
@@ -123,7 +115,7 @@ class OpenClipTeacher(VisionLanguageTeacher):
             )
             raise ValueError(f"{path} is not a checkpoint of the {model_name} architecture ({detail})")
         model.load_state_dict(state)
-        self.model = freeze(model)
+        self.model = model  # frozen on assignment
         self.width = int(cfg["embed_dim"])
         self.tokenizer = open_clip.SimpleTokenizer(context_length=int(cfg["text_cfg"].get("context_length", 77)))
 
