@@ -85,3 +85,6 @@ def test_recipe_composes_builds_and_trains(tmp_path: Path) -> None:
         teacher_targets = module.teacher(images).argmax(1)
         _, dist = module.model(images)
     assert (dist.argmax(1) == teacher_targets).float().mean() > 0.8  # the distillation head follows the teacher
+    state = module.state_dict()
+    assert state and not any(k.startswith("teacher.") for k in state)  # the frozen teacher is rebuilt from its file
+    module.load_state_dict(state, strict=True)
