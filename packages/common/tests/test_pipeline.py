@@ -54,3 +54,44 @@ def test_smoke_pipeline_hands_one_backbone_to_every_package(tmp_path: Path) -> N
     for row in rows:  # each pre-trained run was given the exported backbone
         config = yaml.safe_load((tmp_path / "out" / f"{row['stage']}_pretrained" / "config.yaml").read_text())
         assert str(backbone) in json.dumps(config), row["stage"]
+
+
+SEARCHES = {
+    "classify_optuna": ("vislite_common", []),
+    "pretrain_optuna": ("vislite_pretrain", []),
+    "detection_optuna": ("vislite_detection", []),
+    "segmentation_optuna": ("vislite_segmentation", []),
+    "tracking_optuna": ("vislite_tracking", []),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SEARCHES))
+def test_hparams_search_names_keys_of_its_package_config(name: str, tmp_path: Path) -> None:
+    """Every parameter an Optuna search varies, and the metric it optimises, exist in the package's config."""
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    from vislite_common.engine.compose import compose_config
+
+    package, overrides = SEARCHES[name]
+    if importlib.util.find_spec(package) is None:
+        pytest.skip(f"{package} is not installed")
+    search = yaml.safe_load((ROOT / "hydra_configs" / "hparams_search" / f"{name}.yaml").read_text())
+    cfg = compose_config(f"{package}.configs", overrides, output_dir=tmp_path)
+    GlobalHydra.instance().clear()
+    for key in search["hydra"]["sweeper"]["params"]:
+        assert OmegaConf.select(cfg, key, default="<missing>") != "<missing>", f"{name}: {key} is not in {package}"
+    assert search["optimized_metric"].split("/")[0] in ("val", "test")
+
+
+@pytest.mark.slow
+def test_optuna_search_runs_two_trials(world_dir: Path, tmp_path: Path) -> None:
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="needs hydra-optuna-sweeper")
+    cmd = [sys.executable, "-m", "vislite_common.engine.hydra_main", "-m", "--config-dir", str(ROOT / "hydra_configs"),
+           "+hparams_search=classify_optuna", "hydra.sweeper.n_trials=2", "hydra.sweeper.sampler.n_startup_trials=1",
+           "debug=fast_dev_run", "data.train_per_class=6", "data.val_per_class=3", "data.image_size=32",
+           "data.input_size=32", "data.batch_size=8", f"paths.data_dir={world_dir}"]
+    result = subprocess.run(cmd, cwd=tmp_path, env=dict(os.environ, OMP_NUM_THREADS="1"), capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Best parameters" in result.stdout + result.stderr
