@@ -118,6 +118,22 @@ def test_lightning_cli_run_config_replays_to_the_same_weights(world_dir: Path, t
         torch.testing.assert_close(actual[name], expected[name], rtol=0, atol=0)
 
 
+@pytest.mark.slow
+def test_lightning_cli_sigterm_checkpoints_and_exits_143(world_dir: Path, tmp_path: Path) -> None:
+    """``vislite-cli fit`` stops on SIGTERM as the Hydra engine does; its default checkpoint is relocatable."""
+    trainer = {"max_epochs": 3, "enable_progress_bar": False, "default_root_dir": str(tmp_path / "run"),
+               "callbacks": [{"class_path": "signal_at_step.SignalAtStep", "init_args": {"step": 4}}]}
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(_cli_config(world_dir, trainer)))
+    result = _run([sys.executable, "-m", "vislite_common.engine.lightning_cli", "fit", "--config", str(path)])
+    assert result.returncode == 143, result.stderr[-3000:]
+    assert "stopped by SIGTERM" in result.stderr
+    saved = torch.load(tmp_path / "run" / "checkpoints" / "interrupted.ckpt", weights_only=True)
+    assert saved["global_step"] in (5, 6)
+    callbacks = [key for key in saved["callbacks"] if "Checkpoint" in key]
+    assert any(key.startswith("RelocatableModelCheckpoint") for key in callbacks), callbacks
+
+
 def _final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
     return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
 

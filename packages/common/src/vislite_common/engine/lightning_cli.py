@@ -16,12 +16,17 @@ from typing import Any
 
 import pytorch_lightning as pl
 import yaml
+from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningCLI, SaveConfigCallback
 
 import vislite_common  # noqa: F401  (registers the backbones)
+from vislite_common.engine.safety import preflight
+from vislite_common.engine.signals import InterruptCheckpoint, graceful_signals
+from vislite_common.engine.validate import ClassCountCheck
 from vislite_common.fileio import atomic_write_text
 from vislite_common.lit.callbacks import AtomicCheckpointIO, NonFiniteLossGuard, StepSeeder
 from vislite_common.lit.precision import resolve_precision
+from vislite_common.lit.relocatable_checkpoint import RelocatableModelCheckpoint
 
 
 def _signature_default(cls: type, name: str) -> Any:
@@ -79,7 +84,29 @@ class VisliteCLI(LightningCLI):
         strategy = str(trainer_config.get("strategy", "auto"))
         if not trainer_config.get("plugins") and not strategy.startswith(("fsdp", "deepspeed")):
             kwargs.setdefault("plugins", [AtomicCheckpointIO()])
-        return super().instantiate_trainer(**kwargs)
+        trainer = super().instantiate_trainer(**kwargs)
+        _relocatable_default_checkpoint(trainer)
+        self.interrupt = InterruptCheckpoint(Path(trainer.default_root_dir) / "checkpoints")
+        trainer.callbacks.extend([self.interrupt, ClassCountCheck()])
+        return trainer
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        """Run ``fit`` / ``validate`` / ... as the Hydra engine does: SIGTERM / SIGINT write ``interrupted.ckpt``
+        and exit with ``128 + signal``; folders are checked writable and a resume file safe before any epoch."""
+        ckpt_path = self._get(self.config_init, "ckpt_path", default=None)
+        preflight(self.trainer, Path(self.trainer.default_root_dir), ckpt_path)
+        with graceful_signals(self.trainer, self.interrupt):
+            super()._run_subcommand(subcommand)
+
+
+def _relocatable_default_checkpoint(trainer: pl.Trainer) -> None:
+    """Swap Lightning's default ``ModelCheckpoint`` (added when the config names none) for one that resumes exactly
+    into any directory (:class:`~vislite_common.lit.relocatable_checkpoint.RelocatableModelCheckpoint`)."""
+    callbacks = trainer.callbacks
+    for index, callback in enumerate(callbacks):
+        if type(callback) is ModelCheckpoint and callback.dirpath is None and callback.monitor is None:
+            replacement = RelocatableModelCheckpoint()
+            callbacks[index] = replacement
 
 
 def run_cli(args: list[str] | None = None, *, run: bool = True) -> LightningCLI:
