@@ -47,7 +47,7 @@ class DemoSettings:
     ssl: str = "mocov3"
     dim: int = 64
     hidden_dim: int = 128
-    epochs: int = 10
+    epochs: int = 5
     batch_size: int = 64
     lr: float = 1e-2
     weight_decay: float = 0.05
@@ -57,7 +57,7 @@ class DemoSettings:
     blur_p: float = 0.8
     blur_sigma: tuple[float, float] = (0.5, 1.5)
     finetune_fraction: float = 0.1
-    finetune_epochs: int = 30
+    finetune_epochs: int = 15
     finetune_lr: float = 0.05
     seed: int = 0
     widths: tuple[float, ...] = field(default=WIDTHS)
@@ -159,7 +159,6 @@ def evaluate_width(backbone: torch.nn.Module, root: Path, subset: Path, settings
 def run(out: Path, data_dir: Path, settings: DemoSettings) -> dict:
     """The whole demo; returns the results written to ``out``."""
     out.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     root = world(data_dir, settings)
     subset = out / subset_file_name(settings.finetune_fraction)
     write_label_subset(root / "train", settings.finetune_fraction, subset, seed=settings.seed)
@@ -229,9 +228,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("outputs/demo-dspnet"))
     parser.add_argument("--data-dir", type=Path, default=Path("data"))
     parser.add_argument("--epochs", type=int, default=DemoSettings.epochs)
+    parser.add_argument("--finetune-epochs", type=int, default=DemoSettings.finetune_epochs)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    run(args.out, args.data_dir, DemoSettings(epochs=args.epochs, seed=args.seed))
+    run(args.out, args.data_dir, DemoSettings(epochs=args.epochs, finetune_epochs=args.finetune_epochs, seed=args.seed))
 
 
 def subsets_main(argv: Sequence[str] | None = None) -> None:
