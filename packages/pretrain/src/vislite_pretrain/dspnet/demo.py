@@ -168,7 +168,7 @@ def run(out: Path, data_dir: Path, settings: DemoSettings) -> dict:
     singles: dict[float, tuple[DSPNet, float]] = {}
     for width in settings.widths:
         singles[width] = pretrain(root, [width], settings)
-        print(f"BYOL-style individual network, width {width}: {singles[width][1]:.1f} s")
+        print(f"individual network ({settings.ssl}, no distillation), width {width}: {singles[width][1]:.1f} s")
     rows = []
     for width in settings.widths:
         torch.manual_seed(settings.seed)
