@@ -330,3 +330,18 @@ def test_recipe_builds_at_test_size(tmp_path: Path) -> None:
     )  # fmt: skip
     byol = instantiate(byol_cfg.model)
     assert byol.dsp.width_mults == (0.5,) and byol.dsp.backbone.conv1.weight.shape == (8, 3, 7, 7)
+
+
+def test_evaluation_recipes_build_on_an_exported_width(tmp_path: Path) -> None:
+    export_widths(slimmable_backbone("test_resnet"), tmp_path, widths=[0.5])
+    init = f"model.model.init={tmp_path / 'width_0.5'}"
+    linear = instantiate(_compose("experiment=dspnet_linear_in1k", init, "data.num_classes=8").model)
+    assert linear(torch.randn(2, 3, 32, 32)).shape == (2, 8)
+    assert all(not p.requires_grad for p in linear.model.backbone.parameters())
+    assert sum(p.numel() for p in linear.optimized_module().parameters()) == 128 * 8 + 8  # the head alone
+    semi = _compose("experiment=dspnet_semisup_in1k", init, "data.num_classes=8", "data.subset_file=s.txt")
+    tuned = instantiate(semi.model)
+    assert all(p.requires_grad for p in tuned.model.parameters())
+    wrong = _compose("experiment=dspnet_linear_in1k", init, "data.num_classes=8", "model.model.width_mult=0.25")
+    with pytest.raises(Exception, match="holds width 0.5, but width 0.25 was asked for"):
+        instantiate(wrong.model)
