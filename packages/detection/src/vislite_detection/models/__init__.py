@@ -40,5 +40,5 @@ __all__ = [
 ]
 
 # The method folders' detectors register on import (create_detector("test_rdsnet") from a config).
-import vislite_detection.rdsnet.models  # noqa: E402, F401
-import vislite_detection.pdnet  # noqa: E402, F401
+import vislite_detection.pdnet
+import vislite_detection.rdsnet.models  # noqa: F401

@@ -15,7 +15,7 @@ from vislite_detection.fcos_mmdet.points import REGRESS_RANGES
 from vislite_detection.models.registry import register_detector
 from vislite_detection.models.resnet_fpn import resnet50_fpn, tiny_resnet_fpn
 from vislite_detection.models.transform import DetectionTransform
-from vislite_detection.models.vit_fpn import vit_sfp
+from vislite_detection.models.vit_fpn import tiny_vit_p3_p6, vit_p3_p7
 from vislite_detection.models.weights import load_detector_weights
 
 FCOS_STRIDES = (8, 16, 32, 64, 128)
@@ -152,21 +152,15 @@ def fcos_vit_tiny_sfp(
     *,
     num_classes: int = 81,
     init: str | os.PathLike | None = None,
+    backbone_name: str = "vislite_vit_tiny",
     img_size: int = 224,
     drop_path_rate: float = 0.1,
     out_channels: int = 256,
     **kwargs: object,
 ) -> nn.Module:
     """FCOS over MAE-Lite's ViT-Tiny with a simple feature pyramid (P3-P5 from the stride-16 map, P6-P7 by convs)."""
-    backbone = vit_sfp(
-        name="vislite_vit_tiny",
-        init=init,
-        img_size=img_size,
-        drop_path_rate=drop_path_rate,
-        scale_factors=(2.0, 1.0, 0.5),
-        extra="p6p7",
-        out_channels=out_channels,
-    )
+    backbone = vit_p3_p7(name=backbone_name, init=init, img_size=img_size, drop_path_rate=drop_path_rate,
+                         out_channels=out_channels)
     return build_fcos(backbone=backbone, num_classes=num_classes, **kwargs)
 
 
@@ -181,15 +175,7 @@ def test_fcos(*, num_classes: int = 9, **kwargs: object) -> nn.Module:
 @register_detector
 def test_fcos_vit(*, num_classes: int = 9, init: str | os.PathLike | None = None, **kwargs: object) -> nn.Module:
     """Tiny FCOS over the 4-block test ViT (patch 8, so P3 is its 2x upsampled map), for tests."""
-    backbone = vit_sfp(
-        name="test_vislite_vit",
-        init=init,
-        img_size=32,
-        drop_path_rate=0.0,
-        scale_factors=(1.0, 0.5),
-        extra="p6p7",
-        out_channels=32,
-    )
+    backbone = tiny_vit_p3_p6(init=init)
     kwargs.setdefault("num_convs", 1)
     kwargs.setdefault("norm_groups", 8)
     return build_fcos(backbone=backbone, num_classes=num_classes, strides=(8, 16, 32, 64), **kwargs)

@@ -110,3 +110,23 @@ def vit_sfp(
         out_channels=out_channels,
         extra=extra_fpn_levels(extra, out_channels),
     )
+
+
+def vit_p3_p7(
+    *,
+    name: str = "vislite_vit_tiny",
+    init: str | os.PathLike | None = None,
+    img_size: int = 224,
+    drop_path_rate: float = 0.1,
+    out_channels: int = 256,
+) -> SimpleFeaturePyramid:
+    """The one-stage detectors' ViT pyramid (FCOS, PDNet, RDSNet): P3-P5 from the stride-16 map (x2, x1, x0.5),
+    P6-P7 by convolutions; any registered ViT ``name``."""
+    return vit_sfp(name=name, init=init, img_size=img_size, drop_path_rate=drop_path_rate,
+                   scale_factors=(2.0, 1.0, 0.5), extra="p6p7", out_channels=out_channels)
+
+
+def tiny_vit_p3_p6(*, init: str | os.PathLike | None = None) -> SimpleFeaturePyramid:
+    """The tiny one-stage pyramid for tests: the 4-block test ViT (patch 8) at 32 px, P3-P6 with 32 channels."""
+    return vit_sfp(name="test_vislite_vit", init=init, img_size=32, drop_path_rate=0.0, scale_factors=(1.0, 0.5),
+                   extra="p6p7", out_channels=32)

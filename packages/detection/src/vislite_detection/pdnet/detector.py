@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from vislite_detection.models.registry import register_detector
 from vislite_detection.models.transform import DetectionTransform
-from vislite_detection.models.vit_fpn import vit_sfp
+from vislite_detection.models.vit_fpn import tiny_vit_p3_p6, vit_p3_p7
 from vislite_detection.models.weights import load_detector_weights
 from vislite_detection.pdnet.assign import PDNET_STRIDES
 from vislite_detection.pdnet.backbone import resnet_c5_fpn, tiny_resnet_c5_fpn
@@ -191,21 +191,15 @@ def pdnet_vit_tiny_sfp(
     *,
     num_classes: int = 81,
     init: str | os.PathLike | None = None,
+    backbone_name: str = "vislite_vit_tiny",
     img_size: int = 224,
     drop_path_rate: float = 0.1,
     out_channels: int = 256,
     **kwargs,
 ) -> PDNet:
     """PDNet over MAE-Lite's ViT-Tiny with a simple feature pyramid (P3-P7), ImageNet-normalised input."""
-    backbone = vit_sfp(
-        name="vislite_vit_tiny",
-        init=init,
-        img_size=img_size,
-        drop_path_rate=drop_path_rate,
-        scale_factors=(2.0, 1.0, 0.5),
-        extra="p6p7",
-        out_channels=out_channels,
-    )
+    backbone = vit_p3_p7(name=backbone_name, init=init, img_size=img_size, drop_path_rate=drop_path_rate,
+                         out_channels=out_channels)
     return build_pdnet(backbone=backbone, num_classes=num_classes, **kwargs)
 
 
@@ -221,15 +215,7 @@ def test_pdnet(*, num_classes: int = 9, **kwargs) -> PDNet:
 @register_detector
 def test_pdnet_vit(*, num_classes: int = 9, init: str | os.PathLike | None = None, **kwargs) -> PDNet:
     """Tiny PDNet over the 4-block test ViT (P3-P6), for tests."""
-    backbone = vit_sfp(
-        name="test_vislite_vit",
-        init=init,
-        img_size=32,
-        drop_path_rate=0.0,
-        scale_factors=(1.0, 0.5),
-        extra="p6p7",
-        out_channels=32,
-    )
+    backbone = tiny_vit_p3_p6(init=init)
     kwargs.setdefault("num_convs", 1)
     kwargs.setdefault("norm_groups", 8)
     return build_pdnet(backbone=backbone, num_classes=num_classes, strides=(8, 16, 32, 64), **kwargs)

@@ -12,7 +12,7 @@ from torchvision.ops.feature_pyramid_network import LastLevelP6P7
 from vislite_detection.models.registry import register_detector
 from vislite_detection.models.resnet_fpn import freeze_stages, load_resnet_weights, resnet_with_fpn, tiny_resnet_fpn
 from vislite_detection.models.transform import DetectionTransform
-from vislite_detection.models.vit_fpn import vit_sfp
+from vislite_detection.models.vit_fpn import vit_p3_p7
 from vislite_detection.models.weights import load_detector_weights
 from vislite_detection.rdsnet.detector import RDSNet
 
@@ -82,21 +82,15 @@ def rdsnet_vit_tiny_sfp(
     *,
     num_classes: int = 81,
     init: str | os.PathLike | None = None,
+    backbone_name: str = "vislite_vit_tiny",
     img_size: int = 224,
     drop_path_rate: float = 0.1,
     out_channels: int = 256,
     **kwargs,
 ) -> RDSNet:
     """RDSNet over MAE-Lite's ViT-Tiny with a simple feature pyramid (P3-P5 from the stride-16 map, P6-P7 convs)."""
-    backbone = vit_sfp(
-        name="vislite_vit_tiny",
-        init=init,
-        img_size=img_size,
-        drop_path_rate=drop_path_rate,
-        scale_factors=(2.0, 1.0, 0.5),
-        extra="p6p7",
-        out_channels=out_channels,
-    )
+    backbone = vit_p3_p7(name=backbone_name, init=init, img_size=img_size, drop_path_rate=drop_path_rate,
+                         out_channels=out_channels)
     return build_rdsnet(backbone=backbone, num_classes=num_classes, **kwargs)
 
 
