@@ -55,7 +55,7 @@ def test_video_analyst_checkpoint_loads_through_the_key_map(tmp_path: Path) -> N
     for p in source.parameters():
         p.data.normal_()
     path = video_analyst_file(source, tmp_path / "siamfcpp-shufflenetv2x0_5-got.pkl")
-    raw = torch.load(path)["model_state_dict"]
+    raw = torch.load(path, weights_only=True)["model_state_dict"]
     assert "basemodel._model.conv1.0.weight" in raw
     mapped = map_video_analyst_keys(raw)
     assert "backbone._model.conv1.0.weight" in mapped and "loss.cls.t_one" not in mapped
