@@ -5,15 +5,13 @@ from __future__ import annotations
 import os
 
 from torch import nn
-from torchvision.models import resnet50, resnet101
-from torchvision.ops import FrozenBatchNorm2d
-from torchvision.ops.feature_pyramid_network import LastLevelP6P7
 
 from vislite_detection.models.registry import register_detector
-from vislite_detection.models.resnet_fpn import freeze_stages, load_resnet_weights, resnet_with_fpn, tiny_resnet_fpn
+from vislite_detection.models.resnet_fpn import tiny_resnet_fpn
 from vislite_detection.models.transform import DetectionTransform
 from vislite_detection.models.vit_fpn import vit_p3_p7
 from vislite_detection.models.weights import load_detector_weights
+from vislite_detection.pdnet.backbone import resnet_c5_fpn
 from vislite_detection.rdsnet.detector import RDSNet
 
 
@@ -44,19 +42,9 @@ def resnet_fpn_c5_extra(
 ) -> nn.Module:
     """ResNet-50/101 FPN as mmdetection v1.0 builds it for RDSNet: P3-P5 from C3-C5, P6 / P7 by stride-2 convs
     on C5 (``add_extra_convs=True``); frozen batch norm and stages with local ImageNet weights."""
-    factory = {50: resnet50, 101: resnet101}[depth]
-    pretrained = weights_backbone is not None
-    body = factory(weights=None, norm_layer=FrozenBatchNorm2d if pretrained else nn.BatchNorm2d)
-    if pretrained:
-        load_resnet_weights(body, weights_backbone)
-    freeze_stages(body, trainable_layers if pretrained else 5)
-    return resnet_with_fpn(
-        body,
-        stage_channels=(256, 512, 1024, 2048),
-        returned_layers=(2, 3, 4),
-        out_channels=out_channels,
-        extra_blocks=LastLevelP6P7(2048, out_channels),
-    )
+    arch = {50: "resnet50", 101: "resnet101"}[depth]
+    return resnet_c5_fpn(arch, weights_backbone=weights_backbone, trainable_layers=trainable_layers,
+                         out_channels=out_channels)
 
 
 @register_detector
